@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench train clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: its CPU build lies on this machine's disk (an unpinned one is CUDA).
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m services.engine.assets
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/python -m services.engine.demo --out demo-out
+
+test: install
+	$(BIN)/ruff check services tests bench
+	$(BIN)/mypy services bench
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/sync.py
+
+train: install
+	$(BIN)/python -m services.engine.training.train --seed 0
+
+clean:
+	rm -rf $(VENV) demo-out bench-out .pytest_cache .mypy_cache .ruff_cache

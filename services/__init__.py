@@ -1,0 +1,1 @@
+"""The lip-sync service: engine, job and inference services, CLI."""

@@ -1,0 +1,141 @@
+"""Audio -> mouth shapes at video rate, through an exported model behind `InferenceBackend`.
+
+Audio of any length is resampled to 16 kHz, turned into log-mel frames, cut into fixed windows
+that overlap by enough context for the convolutions, run as one batch (fixed window length so a
+server can batch across requests), and stitched back. The model is non-causal with a receptive
+field of about +-23 mel frames, so with `CONTEXT` frames of context the stitched result equals a
+single whole-sequence run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from services.engine import features
+from services.engine.errors import MediaError, SilentAudio
+from services.engine.features import LOG_FLOOR, VIDEO_FPS
+
+MELS_PER_FRAME = features.MEL_FPS // VIDEO_FPS  # 4
+CORE = 800  # mel frames each window contributes (8 s)
+CONTEXT = 32  # mel frames of context either side (>= the receptive field, 23)
+WINDOW = CORE + 2 * CONTEXT
+MAX_BATCH = 32  # windows per backend call (Triton's max_batch_size)
+_SILENT = 1e-6  # peak amplitude below which audio holds no sound
+
+
+class InferenceBackend(Protocol):
+    def infer(self, mel_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """mel [B, T, 64] (T a multiple of 4) -> (shapes [B, T/4, 3], viseme logits [B, T/4, V])."""
+        ...
+
+
+@dataclass
+class MouthTrack:
+    """Mouth shapes per video frame: (open, width, round) and viseme probabilities."""
+
+    shapes: np.ndarray  # [T, 3] in [0, 1]
+    visemes: np.ndarray  # [T, V], rows sum to 1
+    fps: int = VIDEO_FPS
+
+    @property
+    def openness(self) -> np.ndarray:
+        return self.shapes[:, 0]
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """float32 mono in [-1, 1] from 1-D or [samples, channels] audio, float or integer PCM."""
+    x = np.asarray(audio)
+    if x.ndim == 2:
+        x = x.mean(axis=1) if x.shape[1] <= x.shape[0] else x.mean(axis=0)
+    elif x.ndim != 1:
+        raise MediaError(f"audio must be 1-D or [samples, channels], got shape {x.shape}")
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise MediaError("audio holds NaN or infinite samples")
+    return x
+
+
+def window_starts(n_mel: int) -> list[int]:
+    """Start of each window over `n_mel` (a multiple of 4) frames: core k begins at k * CORE."""
+    if n_mel <= WINDOW:
+        return [0]
+    count = -(-n_mel // CORE)
+    return [min(max(k * CORE - CONTEXT, 0), n_mel - WINDOW) for k in range(count)]
+
+
+class MouthModel:
+    """Predicts a `MouthTrack` for audio; `backend` defaults to ONNX Runtime over `path`."""
+
+    def __init__(self, path: str | Path | None = None, threads: int = 1,
+                 backend: InferenceBackend | None = None) -> None:
+        if backend is None:
+            from services.engine.onnx_backend import OnnxBackend
+
+            backend = OnnxBackend(path, threads=threads)
+        self.backend = backend
+
+    def predict(self, audio: np.ndarray, sample_rate: int, chunked: bool = True) -> MouthTrack:
+        """T = round(duration * 25) frames; frame t describes time (t + 0.5) / 25 s.
+
+        `chunked=False` runs the whole sequence at once (for tests and short clips).
+        """
+        x = to_mono(audio)
+        if sample_rate <= 0:
+            raise MediaError(f"invalid sample rate {sample_rate}")
+        if len(x) == 0 or float(np.abs(x).max()) < _SILENT:
+            raise SilentAudio("the audio is empty or silent: nothing to lip-sync")
+        n_frames = round(len(x) / sample_rate * VIDEO_FPS)
+        mel = features.log_mel(features.resample(x, sample_rate, features.SAMPLE_RATE))
+        padded_len = -(-len(mel) // MELS_PER_FRAME) * MELS_PER_FRAME
+        floor = np.full((padded_len - len(mel), mel.shape[1]), np.log(LOG_FLOOR), np.float32)
+        mel = np.concatenate([mel, floor])
+        if chunked:
+            shapes, logits = self._run_windows(mel)
+        else:
+            s, v = self.backend.infer(mel[None])
+            shapes, logits = s[0], v[0]
+        return MouthTrack(_fit(shapes, n_frames), _softmax(_fit(logits, n_frames)))
+
+    def _run_windows(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts = window_starts(len(mel))
+        if len(starts) == 1:
+            s, v = self.backend.infer(mel[None])
+            return s[0], v[0]
+        batch = np.stack([mel[s : s + WINDOW] for s in starts])
+        parts = [self.backend.infer(batch[i : i + MAX_BATCH]) for i in range(0, len(batch),
+                                                                          MAX_BATCH)]
+        shapes = np.concatenate([p[0] for p in parts])
+        logits = np.concatenate([p[1] for p in parts])
+        n_out = len(mel) // MELS_PER_FRAME
+        out_s = np.empty((n_out, shapes.shape[2]), np.float32)
+        out_v = np.empty((n_out, logits.shape[2]), np.float32)
+        for k, start in enumerate(starts):
+            lo = k * CORE // MELS_PER_FRAME
+            hi = min((k + 1) * CORE, len(mel)) // MELS_PER_FRAME
+            off = lo - start // MELS_PER_FRAME
+            out_s[lo:hi] = shapes[k, off : off + hi - lo]
+            out_v[lo:hi] = logits[k, off : off + hi - lo]
+        return out_s, out_v
+
+
+def _fit(x: np.ndarray, n: int) -> np.ndarray:
+    """Crop or edge-pad the model's frames to exactly `n`."""
+    if len(x) >= n:
+        return np.ascontiguousarray(x[:n], dtype=np.float32)
+    pad = np.repeat(x[-1:], n - len(x), axis=0) if len(x) else np.zeros((n, x.shape[1]))
+    return np.concatenate([x, pad]).astype(np.float32)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -1,0 +1,255 @@
+"""Train the audio -> mouth-shape model on synthetic speech, evaluate on held-out speech, export.
+
+    python -m services.engine.training.train [--out services/engine/weights] [--seed 0]
+        [--steps 2400] [--minutes 10] [--items 2000] [--threads 2]
+
+Reproducible: data, augmentation, initialisation and batch order all follow `--seed`.
+`--minutes` is only a safety cap: if it stops training early the JSON says so (`steps_done`).
+Writes <out>/mouth_shapes.pt (state dict + config), <out>/mouth_shapes.json (command, data,
+timings, held-out figures) and triton_models/mouth_shapes/{config.pbtxt, 1/model.onnx}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import random
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from services.engine import features, visemes
+from services.engine.mouth_model import MouthModel
+from services.engine.onnx_backend import DEFAULT_MODEL_PATH
+from services.engine.training import augment, data, metrics
+from services.engine.training.export import WEIGHTS_DIR, export_onnx
+from services.engine.training.net import MouthNet, count_parameters, receptive_field
+from services.engine.visemes import Viseme
+
+# Class weights for the viseme loss: closures (p/b/m) matter most to viewers.
+_CLASS_WEIGHTS = {Viseme.BILABIAL: 3.0, Viseme.LABIODENTAL: 1.5, Viseme.SILENCE: 1.0}
+_SHAPE_WEIGHTS = (2.0, 1.0, 1.0)  # open, width, round
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    p.add_argument("--onnx", type=Path, default=DEFAULT_MODEL_PATH)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=2400)
+    p.add_argument("--minutes", type=float, default=10.0, help="stop training after this long")
+    p.add_argument("--items", type=int, default=2000, help="synthetic training utterances")
+    p.add_argument("--heldout", type=int, default=80, help="held-out utterances to evaluate")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--frames", type=int, default=96, help="video frames per training crop")
+    p.add_argument("--channels", type=int, default=160)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the report
+    return args
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def mel_stats(pool: list[data.Example], frames: int, rng: np.random.Generator) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Per-band mean and std of augmented training features."""
+    idx = [int(i) for i in rng.integers(0, len(pool), size=256)]
+    mel = data.make_batch(pool, idx, frames, rng).mel.reshape(-1, features.N_MELS)
+    return mel.mean(axis=0), mel.std(axis=0) + 1e-3
+
+
+class Loss(nn.Module):
+    shape_w: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        weights = torch.ones(visemes.N_VISEMES)
+        for cls, w in _CLASS_WEIGHTS.items():
+            weights[int(cls)] = w
+        self.ce = nn.CrossEntropyLoss(weight=weights, label_smoothing=0.05)
+        self.register_buffer("shape_w", torch.tensor(_SHAPE_WEIGHTS))
+
+    def forward(self, shapes: torch.Tensor, logits: torch.Tensor, true_shapes: torch.Tensor,
+                true_visemes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Frames on p/b/m count three times in the shape loss, so closures come out at ~0.
+        frame_w = 1.0 + 2.0 * (true_visemes == int(Viseme.BILABIAL)).float()
+        l1 = ((shapes - true_shapes).abs() * self.shape_w).sum(-1)
+        shape_loss = (l1 * frame_w).sum() / frame_w.sum()
+        ce = self.ce(logits.reshape(-1, logits.shape[-1]), true_visemes.reshape(-1))
+        return shape_loss, ce
+
+
+def predict_torch(model: MouthNet, examples: list[data.Example]) -> tuple[
+        list[np.ndarray], list[np.ndarray]]:
+    """Whole-utterance predictions for quick checks during training."""
+    model.eval()
+    shapes, logits = [], []
+    with torch.no_grad():
+        for ex in examples:
+            mel = features.log_mel(ex.audio)
+            pad = -len(mel) % 4
+            mel = np.concatenate([mel, np.full((pad, mel.shape[1]), np.log(features.LOG_FLOOR),
+                                               np.float32)])
+            s, v = model(torch.from_numpy(mel)[None])
+            n = len(ex.shapes)
+            shapes.append(s[0, :n].numpy())
+            logits.append(v[0, :n].numpy())
+    model.train()
+    return shapes, logits
+
+
+def evaluate_runtime(examples: list[data.Example], model_path: Path) -> dict[str, float]:
+    """Figures through the shipped runtime path (MouthModel over the exported ONNX file)."""
+    mm = MouthModel(model_path)
+    tracks = [mm.predict(ex.audio, features.SAMPLE_RATE) for ex in examples]
+    return metrics.score([t.shapes for t in tracks], [t.visemes for t in tracks],
+                         [ex.shapes for ex in examples], [ex.visemes for ex in examples])
+
+
+def noisy_copy(examples: list[data.Example], seed: int, hard: bool = False) -> list[data.Example]:
+    """Held-out speech as a recording: pink noise at 20 dB SNR, -12 dB level; `hard` instead
+    sends it through a telephone band with white noise at 10 dB SNR."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for ex in examples:
+        if hard:
+            y = augment.band_limit(ex.audio, 300.0, 3400.0)
+            y = augment.add_noise(y, augment.white_noise(len(y), rng), 10.0)
+        else:
+            y = augment.add_noise(ex.audio, augment.pink_noise(len(ex.audio), rng), 20.0) * 0.25
+        out.append(data.Example(np.clip(y, -1, 1), ex.shapes, ex.visemes, ex.language))
+    return out
+
+
+def train(args: argparse.Namespace) -> dict[str, object]:
+    t_start = time.time()
+    seed_everything(args.seed, args.threads)
+    rng = np.random.default_rng(args.seed)
+
+    pool = data.training_examples(args.items, seed=args.seed)
+    heldout = data.heldout_examples(args.heldout, seed=0)
+    t_data = time.time() - t_start
+    hours = sum(len(e.audio) for e in pool) / features.SAMPLE_RATE / 3600
+    print(f"data: {len(pool)} items, {hours:.2f} h of speech, {t_data:.0f} s", flush=True)
+    unmapped = dict(visemes.UNMAPPED.most_common())
+    print("phoneme symbols without a viseme rule (count):", unmapped or "none", flush=True)
+
+    model = MouthNet(channels=args.channels)
+    mean, std = mel_stats(pool, args.frames, rng)
+    model.mel_mean.copy_(torch.from_numpy(mean))
+    model.mel_std.copy_(torch.from_numpy(std))
+    loss_fn = Loss()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    warmup = max(args.steps // 20, 1)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return args.lr * (step + 1) / warmup
+        progress = (step - warmup) / max(args.steps - warmup, 1)
+        return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    model.train()
+    t_train = time.time()
+    steps_done, stopped_early = 0, False
+    running: list[float] = []
+    for step in range(args.steps):
+        if time.time() - t_train > args.minutes * 60:
+            stopped_early = True
+            break
+        idx = [int(i) for i in rng.integers(0, len(pool), size=args.batch)]
+        batch = data.make_batch(pool, idx, args.frames, rng)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        shapes, logits = model(torch.from_numpy(batch.mel))
+        shape_loss, ce = loss_fn(shapes, logits, torch.from_numpy(batch.shapes),
+                                 torch.from_numpy(batch.visemes))
+        loss = 4.0 * shape_loss + ce
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        steps_done = step + 1
+        running.append(loss.item())
+        if steps_done % 200 == 0 or steps_done == args.steps:
+            ps, pv = predict_torch(model, heldout[:30])
+            m = metrics.score(ps, pv, [e.shapes for e in heldout[:30]],
+                              [e.visemes for e in heldout[:30]])
+            print(f"step {steps_done:5d}  loss {np.mean(running):.3f}  held-out r_open "
+                  f"{m['pearson_open']:.3f}  closure recall {m['bilabial_closure_recall']:.3f}  "
+                  f"viseme acc {m['viseme_accuracy']:.3f}  [{time.time() - t_train:.0f} s]",
+                  flush=True)
+            running = []
+    train_seconds = time.time() - t_train
+    model.eval()
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = {"channels": args.channels}
+    torch.save({"config": config, "state_dict": model.state_dict()}, args.out / "mouth_shapes.pt")
+    export = export_onnx(model, args.onnx)
+
+    clean = evaluate_runtime(heldout, args.onnx)
+    noisy = evaluate_runtime(noisy_copy(heldout, seed=1), args.onnx)
+    hard = evaluate_runtime(noisy_copy(heldout, seed=2, hard=True), args.onnx)
+    baseline = metrics.pearson(
+        np.concatenate([metrics.loudness_baseline(e.audio, len(e.shapes)) for e in heldout]),
+        np.concatenate([e.shapes[:, 0] for e in heldout]))
+    report: dict[str, object] = {
+        "command": "python -m services.engine.training.train " + shlex.join(args.argv),
+        "seed": args.seed,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+                 if k != "argv"},
+        "data": {
+            "train_items": len(pool),
+            "train_hours": round(hours, 3),
+            "train_languages": dict(Counter(e.language for e in pool).most_common()),
+            "heldout_items": len(heldout),
+            "heldout_voices": list(data.HELD_OUT_VOICES),
+            "heldout_variants": list(data.HELD_OUT_VARIANTS),
+            "heldout_rates": list(data.HELD_OUT_RATES),
+            "unmapped_phoneme_symbols": unmapped,
+        },
+        "model": {"parameters": count_parameters(model), "receptive_field_ms":
+                  receptive_field() * 10, "visemes": [v.name for v in Viseme], **config},
+        "training": {"steps_planned": args.steps, "steps_done": steps_done,
+                     "stopped_by_time_cap": stopped_early, "batch": args.batch,
+                     "crop_frames": args.frames, "data_seconds": round(t_data, 1),
+                     "train_seconds": round(train_seconds, 1),
+                     "total_seconds": round(time.time() - t_start, 1)},
+        "heldout_clean": clean,
+        "heldout_noisy_20db": noisy,
+        "heldout_telephone_10db": hard,
+        "loudness_baseline_pearson_open": baseline,
+        "export": export,
+        "environment": {"torch": torch.__version__, "python": platform.python_version(),
+                        "threads": args.threads},
+    }
+    (args.out / "mouth_shapes.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    report = train(parse_args(argv))
+    print(json.dumps({k: report[k] for k in (
+        "heldout_clean", "heldout_noisy_20db", "heldout_telephone_10db",
+        "loudness_baseline_pearson_open", "training")},
+                     indent=2))
+
+
+if __name__ == "__main__":
+    main()
