@@ -44,8 +44,8 @@ def output_size(width: int, height: int, resolution: str) -> tuple[int, int]:
         raise ValueError(f"resolution must be one of {sorted(RESOLUTIONS)}, not {resolution!r}")
     short = RESOLUTIONS[resolution]
     scale = short / min(width, height)
-    out_w = max(2, int(round(width * scale / 2)) * 2)
-    out_h = max(2, int(round(height * scale / 2)) * 2)
+    out_w = max(2, round(width * scale / 2) * 2)
+    out_h = max(2, round(height * scale / 2) * 2)
     return out_w, out_h
 
 
@@ -252,7 +252,7 @@ class Mp4Writer:
         if self._audio_stream is None or self._audio_data is None:
             return
         total = self._audio_data.size
-        end = total if math.isinf(seconds) else min(int(round(seconds * self._audio_rate)), total)
+        end = total if math.isinf(seconds) else min(round(seconds * self._audio_rate), total)
         if end <= self._audio_sent:
             return
         chunk = self._audio_data[self._audio_sent:end].astype(np.float32)[None, :]

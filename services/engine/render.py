@@ -1,0 +1,353 @@
+"""The three renders: a still portrait, a dubbed video, and two people in one picture.
+
+Each takes local file paths, writes an MP4 and returns per-stage timings. Progress goes to an
+optional callback `progress(fraction, stage)`.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from services.engine import features, media
+from services.engine.animator import FaceAnimator, HeadPose
+from services.engine.errors import SilentAudio
+from services.engine.faces import FaceTracker, select_faces
+from services.engine.idle_motion import blink_track, head_track
+from services.engine.mouth_interior import InteriorPalette
+from services.engine.mouth_model import MouthModel
+from services.engine.mouth_track import frame_shape, rest_shapes, shapes_for_render
+
+Progress = Callable[[float, str], None]
+# Mouth shapes (frames x [open, width, round]) for 48 kHz speech and a frame count. The model
+# drives renders; benchmarks swap in the true phonemes or loudness as controls.
+ShapeSource = Callable[[np.ndarray, int], np.ndarray]
+ORDERS = ("meanwhile", "left_right", "right_left")
+
+
+@dataclass
+class RenderResult:
+    path: Path
+    frames: int
+    seconds: float
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+
+
+class _Stages:
+    """Times named stages in milliseconds."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1000
+
+
+def resolve_seed(seed: int | None) -> int:
+    """`None` or -1 picks a random seed; the one used is returned so it can be recorded."""
+    if seed is None or seed < 0:
+        return random.SystemRandom().randrange(0, 2**31)
+    return int(seed)
+
+
+_MODEL: MouthModel | None = None
+
+
+def mouth_model() -> MouthModel:
+    """The process-wide mouth model (loading it takes a moment, running it is cheap)."""
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = MouthModel()
+    return _MODEL
+
+
+def _load_speech(path: str | Path, limits: media.Limits) -> np.ndarray:
+    audio = media.load_audio(path, media.OUTPUT_AUDIO_RATE, limits)
+    if float(np.abs(audio).max(initial=0.0)) < 1e-4:
+        raise SilentAudio("The audio is silent: there is no speech to lip-sync")
+    return audio
+
+
+def model_shapes(audio48k: np.ndarray, frames: int) -> np.ndarray:
+    """Mouth shapes predicted by the trained audio -> mouth-shape model."""
+    audio16k = features.resample(audio48k, media.OUTPUT_AUDIO_RATE, features.SAMPLE_RATE)
+    track = mouth_model().predict(audio16k, features.SAMPLE_RATE)
+    shapes = shapes_for_render(track.shapes, track.visemes)
+    return _fit(shapes, frames)
+
+
+def _fit(shapes: np.ndarray, frames: int) -> np.ndarray:
+    if shapes.shape[0] >= frames:
+        return shapes[:frames]
+    return np.concatenate([shapes, rest_shapes(frames - shapes.shape[0])])
+
+
+def _frames_for(samples: int) -> int:
+    return max(1, round(samples / media.OUTPUT_AUDIO_RATE * media.FPS))
+
+
+def _load_picture(path: str | Path, resolution: str, limits: media.Limits) -> np.ndarray:
+    image = media.load_image(path, limits)
+    size = media.output_size(image.shape[1], image.shape[0], resolution)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if size[0] < image.shape[1]
+                      else cv2.INTER_CUBIC)
+
+
+def _feathered_mask(path: str | Path, size: tuple[int, int], limits: media.Limits) -> np.ndarray:
+    mask = media.load_mask(path, size, limits)
+    sigma = max(size) / 200
+    return cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32)
+
+
+def render_image(
+    image: str | Path,
+    audio: str | Path,
+    out: str | Path,
+    resolution: str = "480p",
+    mask_image: str | Path | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    limits: media.Limits = media.DEFAULT_LIMITS,
+    shapes_from: ShapeSource = model_shapes,
+) -> RenderResult:
+    """A still portrait becomes a talking head speaking `audio`."""
+    stages = _Stages()
+    seed = resolve_seed(seed)
+    rng = np.random.default_rng(seed)
+    with stages.stage("decode"):
+        picture = _load_picture(image, resolution, limits)
+        speech = _load_speech(audio, limits)
+        size = (picture.shape[1], picture.shape[0])
+        mask = _feathered_mask(mask_image, size, limits) if mask_image else None
+    frames = _frames_for(speech.size)
+    with stages.stage("faces"):
+        (face,) = select_faces(picture, count=1, mask=mask)
+    with stages.stage("inference"):
+        shapes = shapes_from(speech, frames)
+    animator = FaceAnimator(picture, face.landmarks, mask=mask)
+    blinks = blink_track(frames, media.FPS, rng)
+    poses = head_track(frames, media.FPS, rng, speech=shapes[:, 0])
+    canvas = picture.copy()
+
+    def draw(index: int) -> np.ndarray:
+        with stages.stage("render"):
+            animator.render(picture, canvas, frame_shape(shapes, index), float(blinks[index]),
+                            HeadPose(*poses[index]))
+        return canvas
+
+    _encode(out, size, speech, frames, draw, stages, progress)
+    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
+
+
+def render_multi(
+    image: str | Path,
+    left_audio: str | Path,
+    right_audio: str | Path,
+    out: str | Path,
+    order: str = "meanwhile",
+    resolution: str = "480p",
+    seed: int | None = None,
+    progress: Progress | None = None,
+    limits: media.Limits = media.DEFAULT_LIMITS,
+    shapes_from: ShapeSource = model_shapes,
+) -> RenderResult:
+    """Two people in one picture: the left one speaks `left_audio`, the right one `right_audio`."""
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}")
+    stages = _Stages()
+    seed = resolve_seed(seed)
+    rng = np.random.default_rng(seed)
+    with stages.stage("decode"):
+        picture = _load_picture(image, resolution, limits)
+        left = _load_speech(left_audio, limits)
+        right = _load_speech(right_audio, limits)
+        size = (picture.shape[1], picture.shape[0])
+    with stages.stage("faces"):
+        left_face, right_face = select_faces(picture, count=2)
+    starts = {"meanwhile": (0, 0), "left_right": (0, left.size), "right_left": (right.size, 0)}
+    left_start, right_start = starts[order]
+    total = max(left_start + left.size, right_start + right.size)
+    mix = np.zeros(total, np.float32)
+    mix[left_start:left_start + left.size] += left
+    mix[right_start:right_start + right.size] += right
+    peak = float(np.abs(mix).max(initial=0.0))
+    if peak > 0.99:
+        mix *= 0.99 / peak
+    frames = _frames_for(total)
+    with stages.stage("inference"):
+        tracks = []
+        for speech, start in ((left, left_start), (right, right_start)):
+            first = round(start / media.OUTPUT_AUDIO_RATE * media.FPS)
+            track = rest_shapes(frames)
+            spoken = shapes_from(speech, max(0, min(_frames_for(speech.size), frames - first)))
+            track[first:first + spoken.shape[0]] = spoken
+            tracks.append(track)
+    # Each face animates in its own half of the picture, split between the two faces.
+    split = round((left_face.box[2] + right_face.box[0]) / 2)
+    split = int(np.clip(split, 1, size[0] - 1))
+    halves = [(0, 0, split, size[1]), (split, 0, size[0], size[1])]
+    animators = [FaceAnimator(picture, f.landmarks, bounds=b)
+                 for f, b in zip((left_face, right_face), halves, strict=True)]
+    lives = [(blink_track(frames, media.FPS, rng), head_track(frames, media.FPS, rng, t[:, 0]))
+             for t in tracks]
+    canvas = picture.copy()
+
+    def draw(index: int) -> np.ndarray:
+        with stages.stage("render"):
+            for animator, track, (blinks, poses) in zip(animators, tracks, lives, strict=True):
+                animator.render(picture, canvas, frame_shape(track, index), float(blinks[index]),
+                                HeadPose(*poses[index]))
+        return canvas
+
+    _encode(out, size, mix, frames, draw, stages, progress)
+    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
+
+
+def render_video(
+    video: str | Path,
+    audio: str | Path,
+    out: str | Path,
+    resolution: str = "480p",
+    mask_image: str | Path | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    limits: media.Limits = media.DEFAULT_LIMITS,
+    shapes_from: ShapeSource = model_shapes,
+) -> RenderResult:
+    """Dub a video: its mouth motion is replaced by the new audio's.
+
+    The output is as long as the audio: a longer video is cut, a shorter one plays forwards
+    then backwards (and so on) so it never jumps.
+    """
+    stages = _Stages()
+    seed = resolve_seed(seed)
+    with stages.stage("decode"):
+        info = media.probe_video(video, limits)
+        size = media.output_size(info.width, info.height, resolution)
+        speech = _load_speech(audio, limits)
+        mask = _feathered_mask(mask_image, size, limits) if mask_image else None
+    frames = _frames_for(speech.size)
+    with stages.stage("inference"):
+        shapes = shapes_from(speech, frames)
+    with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
+        may_loop = info.seconds is None or info.seconds * media.FPS < frames + 2
+        source = _LoopingSource(video, size, frames, Path(tmp) if may_loop else None, limits)
+        tracker: FaceTracker | None = None
+        canvas = np.empty((size[1], size[0], 3), np.uint8)
+        palettes: list[InteriorPalette] = []
+
+        def palette(frame: np.ndarray, landmarks: np.ndarray) -> InteriorPalette:
+            # One palette from the first tracked frame keeps the interior's colour steady.
+            if not palettes:
+                palettes.append(InteriorPalette.from_face(frame, landmarks))
+            return palettes[0]
+
+        def draw(index: int) -> np.ndarray:
+            nonlocal tracker
+            with stages.stage("decode"):
+                frame, landmarks = source.frame(index)
+            if landmarks is None:
+                with stages.stage("faces"):
+                    if tracker is None:
+                        (face,) = select_faces(frame, count=1, mask=mask)
+                        tracker = FaceTracker(face)
+                    tracked = tracker.track(frame)
+                landmarks = tracked.landmarks if tracked is not None else None
+                source.remember(index, landmarks)
+            with stages.stage("render"):
+                canvas[:] = frame
+                if landmarks is not None:
+                    FaceAnimator(frame, landmarks, mask=mask, palette=palette(frame, landmarks),
+                                 video=True).render(frame, canvas, frame_shape(shapes, index))
+            return canvas
+
+        _encode(out, size, speech, frames, draw, stages, progress)
+    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
+
+
+class _LoopingSource:
+    """Source frames in output order: straight through, then back and forth past the end.
+
+    Frames are kept (in a file-backed array under `keep_in`) only when the video might be
+    shorter than the audio, since playing backwards needs them again. Without a store, a video
+    that ends early holds its last frame.
+    """
+
+    def __init__(self, path: str | Path, size: tuple[int, int], frames: int, keep_in: Path | None,
+                 limits: media.Limits) -> None:
+        self._frames = media.iter_video_frames(path, size, frames, limits)
+        self._size = size
+        self._needed = frames
+        self._store: np.memmap | None = None
+        self._tmp = keep_in
+        self._last: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._decoded = 0
+        self._length: int | None = None
+        self._landmarks: dict[int, np.ndarray | None] = {}
+
+    def _source_index(self, index: int) -> int:
+        if self._length is None or index < self._length:
+            return index
+        period = 2 * (self._length - 1)
+        if period <= 0:
+            return 0
+        phase = index % period
+        return phase if phase < self._length else period - phase
+
+    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The frame to show at output `index`, and its landmarks if already tracked."""
+        if self._length is None:
+            got = next(self._frames, None)
+            if got is not None:
+                self._keep(self._decoded, got)
+                self._decoded += 1
+                self._last = (got, None)
+                return got, None
+            self._length = self._decoded
+        if self._store is None:
+            assert self._last is not None, "iter_video_frames yields at least one frame"
+            return self._last
+        src = self._source_index(index)
+        return np.asarray(self._store[src]), self._landmarks.get(src)
+
+    def _keep(self, index: int, frame: np.ndarray) -> None:
+        if self._tmp is None:
+            return
+        if self._store is None:
+            width, height = self._size
+            self._store = np.memmap(self._tmp / "frames.u8", dtype=np.uint8, mode="w+",
+                                    shape=(self._needed, height, width, 3))
+        self._store[index] = frame
+
+    def remember(self, index: int, landmarks: np.ndarray | None) -> None:
+        if self._length is None or index < self._length:
+            if self._tmp is not None:
+                self._landmarks[index] = landmarks
+            if self._last is not None:
+                self._last = (self._last[0], landmarks)
+
+
+def _encode(out: str | Path, size: tuple[int, int], audio: np.ndarray, frames: int,
+            draw: Callable[[int], np.ndarray], stages: _Stages, progress: Progress | None) -> None:
+    step = max(1, frames // 50)
+    with media.Mp4Writer(out, size, audio=audio) as writer:
+        for index in range(frames):
+            picture = draw(index)
+            with stages.stage("encode"):
+                writer.write(picture)
+            if progress is not None and (index % step == 0 or index == frames - 1):
+                progress((index + 1) / frames, "render")
