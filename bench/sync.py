@@ -24,15 +24,11 @@ import numpy as np
 
 from services.engine import features, media, render, samples, speech, visemes
 from services.engine.mouth_track import rest_shapes
-from services.engine.sync_measure import (
-    closure_intervals,
-    measure_openings,
-    pearson,
-    pearson_at_lag,
-)
+from services.engine.sync_measure import align_at_lag, closure_intervals, measure_openings, pearson
 from services.engine.training import data, metrics
 
 MAX_LAG = 15
+CLOSED = 0.15  # rescaled opening below which the lips count as shut
 
 
 @dataclass
@@ -73,6 +69,28 @@ def loudness_source(audio48k: np.ndarray, frames: int) -> np.ndarray:
     return shapes
 
 
+def constant_source(open_: float) -> render.ShapeSource:
+    """Every frame the same mouth: for calibrating what "shut" and "wide open" measure as."""
+
+    def source(audio48k: np.ndarray, frames: int) -> np.ndarray:
+        shapes = rest_shapes(frames)
+        shapes[:, 0] = open_
+        return shapes
+
+    return source
+
+
+def calibrate(face: Path, wav: Path, folder: Path) -> tuple[float, float]:
+    """(shut, wide open) as the face mesh measures them on this face's renders. Faces differ
+    (a smile with teeth reads as slightly open), so each face gets its own scale."""
+    levels = []
+    for open_ in (0.0, 1.0):
+        video = folder / f"calibrate_{face.stem}_{open_:.0f}.mp4"
+        render.render_image(face, wav, video, seed=5, shapes_from=constant_source(open_))
+        levels.append(float(np.nanmedian(measure_openings(video)[:, 0])))
+    return levels[0], levels[1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--utterances", type=int, default=8)
@@ -83,6 +101,7 @@ def main() -> int:
     faces = [samples.save_image(folder / "astronaut.png", samples.astronaut()),
              samples.save_image(folder / "hopper.png", samples.grace_hopper())]
     clips = make_clips(args.utterances, folder)
+    scales = [calibrate(face, clips[0].wav, folder) for face in faces]
 
     conditions: dict[str, Callable[[int], tuple[Path, render.ShapeSource]]] = {
         "model": lambda i: (clips[i].wav, render.model_shapes),
@@ -90,8 +109,6 @@ def main() -> int:
         "loudness": lambda i: (clips[i].wav, loudness_source),
         "shuffled audio": lambda i: (clips[(i + 1) % len(clips)].wav, render.model_shapes),
     }
-    # The closed-lips threshold: measured on the untouched portraits' rest frames is too
-    # optimistic, so use the true-phoneme renders' silent frames (the renderer's own "shut").
     results: dict[str, dict[str, list[np.ndarray]]] = {}
     for name, make in conditions.items():
         measured, truth, vis = [], [], []
@@ -99,20 +116,19 @@ def main() -> int:
             wav, source = make(i)
             video = folder / f"{name.replace(' ', '_')}_{i}.mp4"
             render.render_image(faces[i % len(faces)], wav, video, seed=5, shapes_from=source)
-            m = measure_openings(video)[:, 0]
+            shut, wide = scales[i % len(faces)]
+            m = (measure_openings(video)[:, 0] - shut) / max(wide - shut, 1e-6)
             n = min(len(m), clip.frames)
             measured.append(m[:n])
             truth.append(clip.truth_open[:n])
             vis.append(clip.truth_visemes[:n])
         results[name] = {"measured": measured, "truth": truth, "visemes": vis}
 
-    upper = results["true phonemes"]
-    silent = np.concatenate([m[v == visemes.Viseme.SILENCE]
-                             for m, v in zip(upper["measured"], upper["visemes"], strict=True)])
-    threshold = float(np.nanpercentile(silent, 90)) + 0.01 if silent.size else 0.02
-    print(f"held-out utterances: {len(clips)}; lips counted shut below an opening of "
-          f"{threshold:.3f} (inter-ocular units)\n")
-    summary = {name: summarise(res, threshold) for name, res in results.items()}
+    ranges = ", ".join(f"{a:.3f}-{b:.3f}" for a, b in scales)
+    print(f"held-out utterances: {len(clips)}, on {len(faces)} faces; each face's measured opening "
+          f"rescaled so its shut lips read 0 and its widest 1 ({ranges});")
+    print(f"lips counted shut below {CLOSED:.2f} on that scale\n")
+    summary = {name: summarise(res) for name, res in results.items()}
     upper_r = summary["true phonemes"][0]
     print(f"{'condition':<16} {'r':>6} {'r/upper':>8} {'closure':>8} {'offset':>7} {'r@offset':>9}")
     for name, (r, closure, best, r_best) in summary.items():
@@ -120,18 +136,21 @@ def main() -> int:
     return 0
 
 
-def summarise(res: dict[str, list[np.ndarray]], threshold: float) -> tuple[float, float, int, float]:
-    """(r, closure recall, best lag, r at that lag) for one condition."""
-    r = pearson(np.concatenate(res["measured"]), np.concatenate(res["truth"]))
+def summarise(res: dict[str, list[np.ndarray]]) -> tuple[float, float, int, float]:
+    """(r over all frames, closure recall, best lag, r at that lag) for one condition."""
+    measured, truth = res["measured"], res["truth"]
+
+    def pooled(lag: int) -> float:
+        pairs = [align_at_lag(m, t, lag) for m, t in zip(measured, truth, strict=True)]
+        return pearson(np.concatenate([m for m, _ in pairs]), np.concatenate([t for _, t in pairs]))
+
     hits = total = 0
-    for mm, vv in zip(res["measured"], res["visemes"], strict=True):
-        h, n = closure_intervals(mm, vv, threshold)
+    for m, v in zip(measured, res["visemes"], strict=True):
+        h, n = closure_intervals(m, v, CLOSED)
         hits, total = hits + h, total + n
-    pairs = list(zip(res["measured"], res["truth"], strict=True))
-    lags = {lag: float(np.nanmean([pearson_at_lag(mm, tt, lag) for mm, tt in pairs]))
-            for lag in range(-MAX_LAG, MAX_LAG + 1)}
+    lags = {lag: pooled(lag) for lag in range(-MAX_LAG, MAX_LAG + 1)}
     best = max(lags, key=lambda k: -np.inf if np.isnan(lags[k]) else lags[k])
-    return r, hits / max(total, 1), best, lags[best]
+    return lags[0], hits / max(total, 1), best, lags[best]
 
 
 if __name__ == "__main__":

@@ -53,11 +53,14 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
-def pearson_at_lag(measured: np.ndarray, truth: np.ndarray, lag: int) -> float:
-    """r with the video shifted by `lag` frames (positive: the video is late)."""
+def align_at_lag(measured: np.ndarray, truth: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two tracks aligned with the video shifted by `lag` frames (positive: video late)."""
     if lag >= 0:
-        return pearson(measured[lag:], truth[: max(len(truth) - lag, 0)])
-    return pearson(measured[:lag], truth[-lag:])
+        m, t = measured[lag:], truth[: max(len(truth) - lag, 0)]
+    else:
+        m, t = measured[:lag], truth[-lag:]
+    n = min(len(m), len(t))
+    return m[:n], t[:n]
 
 
 def closure_intervals(measured: np.ndarray, truth_visemes: np.ndarray,
