@@ -70,7 +70,26 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - started
         print(f"{name:<13} {result.seconds:7.2f} {wall:7.2f} {result.seconds / wall:11.1f}  "
               f"{result.path}")
+    if not failed:
+        save_stills(out / "image.mp4", out / "stills")
     return 1 if failed else 0
+
+
+def save_stills(video: Path, folder: Path) -> list[Path]:
+    """Three frames of `video`: the mouth measured widest open, in between, and shut."""
+    import numpy as np
+
+    from services.engine import media
+    from services.engine.sync_measure import measure_openings
+
+    folder.mkdir(parents=True, exist_ok=True)
+    opening = measure_openings(video)[:, 0]
+    order = np.argsort(np.nan_to_num(opening, nan=np.nanmedian(opening)))
+    picks = {"open": order[-1], "between": order[len(order) // 2], "closed": order[0]}
+    info = media.probe_video(video)
+    frames = list(media.iter_video_frames(video, (info.width, info.height), len(opening)))
+    return [samples.save_image(folder / f"frame_{name}.png", frames[index])
+            for name, index in picks.items()]
 
 
 if __name__ == "__main__":
