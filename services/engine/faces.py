@@ -129,9 +129,12 @@ class FaceTracker:
                 self._face = None
                 return None
         raw = _face_from_landmarks(landmarks, 1.0)
-        self._face = raw  # the next crop follows the raw landmarks, never the smoothed ones
         smooth = self._filter(landmarks.astype(np.float64), max(raw.size, 1.0))
-        return _face_from_landmarks(smooth.astype(np.float32), 1.0)
+        # The next crop follows the smoothed landmarks: a crop that moves with the raw ones feeds
+        # their noise back into the next frame and the points shimmer on a still face. The crop
+        # is 1.5x the face, so the filter's small lag in fast motion costs nothing.
+        self._face = _face_from_landmarks(smooth.astype(np.float32), 1.0)
+        return self._face
 
     def _redetect(self, frame: np.ndarray) -> np.ndarray | None:
         faces = detect(frame)
