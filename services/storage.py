@@ -1,0 +1,87 @@
+"""Where outputs and uploads live, and the expiring signed links that reach them.
+
+Local default: files under the data directory, served by the proxy at `/files/<key>` only with a
+valid HMAC signature that has not expired. (S3-compatible storage with presigned URLs takes its
+place in a cluster.) A key is `outputs/<job id>.mp4` or `uploads/<random>.<ext>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from services.settings import Settings
+
+_KEY = re.compile(r"^(outputs|uploads)/[A-Za-z0-9_-]{8,64}\.[a-z0-9]{1,5}$")
+
+
+def valid_key(key: str) -> bool:
+    return bool(_KEY.match(key))
+
+
+def _signature(secret: str, key: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def signed_url(settings: Settings, key: str, ttl: int | None = None, now: float | None = None) -> str:
+    expires = int((now or time.time()) + (ttl or settings.output_ttl_seconds))
+    query = urlencode({"expires": expires, "sig": _signature(settings.signing_key, key, expires)})
+    return f"{settings.public_url}/files/{key}?{query}"
+
+
+def check_signature(settings: Settings, key: str, expires: str, sig: str, now: float | None = None) -> bool:
+    """True when the link is genuine and has not expired."""
+    if not valid_key(key) or not expires.isdigit():
+        return False
+    if int(expires) < (now or time.time()):
+        return False
+    return hmac.compare_digest(_signature(settings.signing_key, key, int(expires)), sig)
+
+
+def own_file(settings: Settings, url: str) -> Path | None:
+    """The local file behind one of our own signed links (so workers read uploads directly
+    instead of fetching them over HTTP), or None if `url` is not one."""
+    parts = urlsplit(url)
+    base = urlsplit(settings.public_url)
+    if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+        return None
+    prefix = base.path.rstrip("/") + "/files/"
+    if not parts.path.startswith(prefix):
+        return None
+    key = parts.path[len(prefix):]
+    query = parse_qs(parts.query)
+    if not check_signature(settings, key, query.get("expires", [""])[0], query.get("sig", [""])[0]):
+        return None
+    path = LocalStorage(settings.data_dir).path(key)
+    return path if path.is_file() else None
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        if not valid_key(key):
+            raise ValueError(f"not a storage key: {key[:80]}")
+        return self.root / key
+
+    def put_file(self, key: str, source: Path) -> str:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".part")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)  # atomic: a reader never sees half a file
+        return key
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        return key

@@ -1,0 +1,228 @@
+"""Job records in Redis and their state machine: processing -> completed | failed.
+
+Every transition is one Lua script, so it is atomic and happens at most once: a job completed
+by one worker cannot then be failed by another that took it over, and credits move in the same
+step as the status. Submitting is one script too: credit check and reservation, the job record,
+the account's index and the queue entry, or nothing at all.
+
+Jobs run at least once: a worker that dies mid-job leaves its queue entry unacknowledged and
+another takes it over (see `queue.py`), so rendering must be (and is) idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from services.errors import Conflict, InsufficientCredits, NotFound
+from services.store import keys
+from services.store.connection import RedisClient
+
+
+class Status(StrEnum):
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+MODELS = ("lipsync-video", "lipsync-image", "lipsync-image-multi")
+CANCELED = "Job was canceled"
+
+
+@dataclass
+class JobRecord:
+    id: str
+    account: str
+    model: str
+    status: Status
+    form: dict[str, Any]
+    webhook: str = ""
+    resolution: str = "480p"
+    seed: int | None = None
+    output_key: str = ""
+    error: str = ""
+    execution_ms: int | None = None
+    timings: dict[str, float] | None = None
+    progress: float = 0.0
+    created_at: float = 0.0
+    finished_at: float | None = None
+    reserved: int = 0
+    credits: int | None = None
+    attempts: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> JobRecord:
+        def opt_int(name: str) -> int | None:
+            return int(h[name]) if h.get(name, "") != "" else None
+
+        return cls(
+            id=h["id"], account=h["account"], model=h["model"], status=Status(h["status"]),
+            form=json.loads(h.get("form", "{}")), webhook=h.get("webhook", ""),
+            resolution=h.get("resolution", "480p"), seed=opt_int("seed"),
+            output_key=h.get("output_key", ""), error=h.get("error", ""),
+            execution_ms=opt_int("execution_ms"),
+            timings=json.loads(h["timings"]) if h.get("timings") else None,
+            progress=float(h.get("progress", 0) or 0), created_at=float(h.get("created_at", 0)),
+            finished_at=float(h["finished_at"]) if h.get("finished_at") else None,
+            reserved=int(h.get("reserved", 0) or 0), credits=opt_int("credits"),
+            attempts=int(h.get("attempts", 0) or 0),
+        )
+
+
+# KEYS: account, job, queue, account's jobs. ARGV: cost, created ms, then field/value pairs.
+_SUBMIT = """
+local credits = redis.call('HGET', KEYS[1], 'credits')
+if not credits then return {'NOACCOUNT', 0} end
+credits = tonumber(credits)
+local cost = tonumber(ARGV[1])
+if credits < cost then return {'INSUFFICIENT', credits} end
+redis.call('HINCRBY', KEYS[1], 'credits', -cost)
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('HSET', KEYS[2], 'reserved', cost)
+local id = redis.call('HGET', KEYS[2], 'id')
+redis.call('ZADD', KEYS[4], tonumber(ARGV[2]), id)
+redis.call('XADD', KEYS[3], '*', 'job', id)
+return {'OK', credits - cost}
+"""
+
+# KEYS: job, account. ARGV: total cost. Reserve the rest of the job's cost before rendering.
+_SETTLE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return {'DONE', 0} end
+local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
+local extra = tonumber(ARGV[1]) - reserved
+if extra <= 0 then return {'OK', 0} end
+local credits = tonumber(redis.call('HGET', KEYS[2], 'credits') or '0')
+if credits < extra then return {'INSUFFICIENT', credits} end
+redis.call('HINCRBY', KEYS[2], 'credits', -extra)
+redis.call('HSET', KEYS[1], 'reserved', tonumber(ARGV[1]))
+return {'OK', extra}
+"""
+
+# KEYS: job, account, events. ARGV: status, finished s, then field/value pairs.
+# Completing charges what was reserved; failing refunds it. Only a processing job moves.
+_FINISH = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
+local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+if ARGV[1] == 'completed' then
+  redis.call('HSET', KEYS[1], 'credits', reserved, 'progress', 1)
+else
+  redis.call('HINCRBY', KEYS[2], 'credits', reserved)
+  redis.call('HSET', KEYS[1], 'credits', 0)
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reserved', 0, 'finished_at', ARGV[2])
+local id = redis.call('HGET', KEYS[1], 'id')
+redis.call('XADD', KEYS[3], '*', 'job', id, 'status', ARGV[1])
+return 1
+"""
+
+
+class JobStore:
+    def __init__(self, redis: RedisClient) -> None:
+        self.redis = redis
+        self._submit = redis.register_script(_SUBMIT)
+        self._settle = redis.register_script(_SETTLE)
+        self._finish = redis.register_script(_FINISH)
+
+    async def submit(self, account: str, model: str, form: dict[str, Any], webhook: str,
+                     resolution: str, seed: int | None, reserve: int) -> JobRecord:
+        """Reserve `reserve` credits, record the job and queue it, atomically."""
+        job_id = str(uuid.uuid4())
+        now = time.time()
+        record = {"id": job_id, "account": account, "model": model, "status": Status.PROCESSING,
+                  "form": json.dumps(form, separators=(",", ":")), "webhook": webhook,
+                  "resolution": resolution, "seed": "" if seed is None else seed,
+                  "created_at": now, "progress": 0, "attempts": 0}
+        flat = [str(v) for pair in record.items() for v in pair]
+        result = await self._submit(
+            keys=[keys.account(account), keys.job(job_id), keys.JOB_QUEUE, keys.account_jobs(account)],
+            args=[reserve, int(now * 1000), *flat])
+        outcome, balance = result[0], int(result[1])
+        if outcome == "INSUFFICIENT":
+            raise InsufficientCredits(
+                f"Not enough API credits: this job needs at least {reserve}, the account has {balance}")
+        if outcome == "NOACCOUNT":
+            raise NotFound("The account of this API key no longer exists")
+        return JobRecord.from_hash({k: str(v) for k, v in record.items()} | {"reserved": str(reserve)})
+
+    async def get(self, job_id: str, account: str | None = None) -> JobRecord:
+        """The job; with `account`, only if it belongs to that account (else NotFound)."""
+        h = await self.redis.hgetall(keys.job(job_id)) if _plausible_id(job_id) else {}
+        if not h or (account is not None and h.get("account") != account):
+            raise NotFound(f"No job {job_id[:64]}")
+        return JobRecord.from_hash(h)
+
+    async def list(self, account: str, limit: int = 20, before: str = "") -> list[JobRecord]:
+        top = "+inf"
+        if before:
+            score = await self.redis.zscore(keys.account_jobs(account), before)
+            if score is None:
+                raise NotFound(f"No job {before[:64]}")
+            top = f"({int(score)}"
+        ids = await self.redis.zrevrangebyscore(keys.account_jobs(account), top, "-inf",
+                                                start=0, num=limit)
+        jobs = []
+        for job_id in ids:
+            h = await self.redis.hgetall(keys.job(job_id))
+            if h:
+                jobs.append(JobRecord.from_hash(h))
+        return jobs
+
+    async def settle(self, job: JobRecord, total_cost: int) -> None:
+        """Reserve the rest of the job's cost, now that its length is known."""
+        outcome, balance = await self._settle(keys=[keys.job(job.id), keys.account(job.account)],
+                                              args=[total_cost])
+        if outcome == "INSUFFICIENT":
+            raise InsufficientCredits(
+                f"Not enough API credits: this job needs {total_cost}, the account had "
+                f"{int(balance) + job.reserved} with this job's reservation")
+        if outcome == "DONE":
+            raise Conflict("The job has already ended")
+
+    async def set_progress(self, job_id: str, progress: float) -> None:
+        await self.redis.hset(keys.job(job_id), "progress", round(progress, 4))
+
+    async def begin_attempt(self, job_id: str) -> int:
+        """Count a worker taking the job; returns the attempt number (1 for the first)."""
+        return int(await self.redis.hincrby(keys.job(job_id), "attempts", 1))
+
+    async def set_seed(self, job_id: str, seed: int) -> None:
+        await self.redis.hset(keys.job(job_id), "seed", seed)
+
+    async def complete(self, job: JobRecord, output_key: str, execution_ms: int,
+                       timings: dict[str, float]) -> bool:
+        return await self._end(job, Status.COMPLETED, {
+            "output_key": output_key, "execution_ms": execution_ms, "error": "",
+            "timings": json.dumps({k: round(v) for k, v in timings.items()})})
+
+    async def fail(self, job: JobRecord, error: str, execution_ms: int | None = None) -> bool:
+        fields: dict[str, Any] = {"error": error}
+        if execution_ms is not None:
+            fields["execution_ms"] = execution_ms
+        return await self._end(job, Status.FAILED, fields)
+
+    async def cancel(self, job: JobRecord) -> bool:
+        return await self.fail(job, CANCELED)
+
+    async def _end(self, job: JobRecord, status: Status, fields: dict[str, Any]) -> bool:
+        flat = [str(v) for pair in fields.items() for v in pair]
+        done = await self._finish(keys=[keys.job(job.id), keys.account(job.account), keys.JOB_EVENTS],
+                                  args=[status.value, time.time(), *flat])
+        return bool(done)
+
+
+def _plausible_id(job_id: str) -> bool:
+    try:
+        uuid.UUID(job_id)
+    except (ValueError, TypeError):
+        return False
+    return True

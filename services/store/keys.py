@@ -1,0 +1,46 @@
+"""Every Redis key the project uses, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "lipsync"
+
+JOB_QUEUE = f"{PREFIX}:queue"  # stream: one entry per job to render
+WORKER_GROUP = "workers"  # consumer group of the inference workers on JOB_QUEUE
+JOB_EVENTS = f"{PREFIX}:events"  # stream: a job finished (completed or failed)
+WEBHOOK_GROUP = "webhooks"  # consumer group of the webhook dispatchers on JOB_EVENTS
+WEBHOOK_SCHEDULE = f"{PREFIX}:webhooks:due"  # zset: delivery id -> when to try next (epoch s)
+ALL_KEYS = f"{PREFIX}:keys"  # set of API key ids
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def account(account_id: str) -> str:
+    return f"{PREFIX}:account:{account_id}"
+
+
+def account_jobs(account_id: str) -> str:
+    """zset: the account's job ids by creation time (ms)."""
+    return f"{PREFIX}:account:{account_id}:jobs"
+
+
+def api_key(key_id: str) -> str:
+    return f"{PREFIX}:key:{key_id}"
+
+
+def webhook_delivery(delivery_id: str) -> str:
+    return f"{PREFIX}:webhook:{delivery_id}"
+
+
+def webhook_attempts(delivery_id: str) -> str:
+    """list: one JSON record per delivery attempt."""
+    return f"{PREFIX}:webhook:{delivery_id}:attempts"
+
+
+def idempotency(account_id: str, key: str) -> str:
+    return f"{PREFIX}:idem:{account_id}:{key}"
+
+
+def rate_limit(key_id: str, window: int) -> str:
+    return f"{PREFIX}:rate:{key_id}:{window}"
