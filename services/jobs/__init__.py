@@ -1,0 +1,1 @@
+"""The job service: JobService and AdminService over gRPC, on the Redis store."""

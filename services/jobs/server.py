@@ -1,0 +1,61 @@
+"""Building and running the job service's gRPC server.
+
+`create_server` binds and returns the server (not started) and its port, so tests bind
+`127.0.0.1:0` and talk to a real channel; `serve_jobs` runs it until asked to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from protos.lipsync.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from services.jobs.admin import AdminServicer
+from services.jobs.servicer import JobServicer
+from services.settings import Settings
+from services.store.connection import RedisClient, connect
+
+JOB_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+async def _mark_serving(servicer: health.aio.HealthServicer, names: tuple[str, ...]) -> None:
+    for name in names:
+        await servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+def create_server(address: str, settings: Settings, redis: RedisClient) -> tuple[grpc.aio.Server, int]:
+    """Call from a running event loop."""
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 << 20)])
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(settings, redis), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(settings, redis), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # Serving from the start: the store is checked per call and answers UNAVAILABLE itself.
+    task = asyncio.get_running_loop().create_task(
+        _mark_serving(health_servicer, ("", JOB_SERVICE, ADMIN_SERVICE)))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    reflection.enable_server_reflection(
+        (JOB_SERVICE, ADMIN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind the job service to {address}")
+    return server, port
+
+
+async def serve_jobs(settings: Settings, stop: asyncio.Event, grace: float = 10.0) -> None:
+    redis = connect(settings.redis_url)
+    server, _ = create_server(settings.jobs_addr, settings, redis)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        await server.stop(grace)
+        await redis.aclose()

