@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m services.engine.demo --out demo-out
+	$(BIN)/python -m services.demo_stack --out demo-out
 
 test: install
 	$(BIN)/ruff check services tests bench

