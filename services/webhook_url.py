@@ -20,12 +20,16 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback",
                           "metadata", "metadata.google.internal"})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated, never a real public address
 
 
 def is_public_address(ip: IPAddress) -> bool:
     """False for loopback, private, link-local (cloud metadata), shared, reserved and multicast
-    addresses, including IPv4 ones hidden inside IPv6 forms (mapped, 6to4, Teredo, NAT64)."""
+    addresses, including IPv4 ones hidden inside IPv6 forms (mapped, compatible, 6to4, Teredo,
+    NAT64)."""
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _IPV4_COMPATIBLE:
+            return False
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is None and ip in _NAT64:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
@@ -51,7 +55,7 @@ def validate_webhook_url(url: str, settings: Settings) -> str | None:
         return "webhook URL must not contain spaces or control characters"
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        _ = parts.port  # raises ValueError for a port that is not a number in range
     except ValueError:
         return "webhook is not a valid URL"
     scheme = parts.scheme.lower()
