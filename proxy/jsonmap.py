@@ -42,7 +42,7 @@ def message_to_json_dict(message: Message) -> dict[str, Any]:
     return out
 
 
-def _in_real_oneof(field: FieldDescriptor) -> bool:
+def _in_real_oneof(field: Any) -> bool:  # a FieldDescriptor (upb's or Python's)
     """A member of a declared oneof (proto3 `optional` fields sit in synthetic ones)."""
     oneof = field.containing_oneof
     return oneof is not None and not (len(oneof.fields) == 1 and oneof.name == f"_{field.name}")

@@ -23,16 +23,37 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15lipsync/v1/jobs.proto\x12\nlipsync.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x90\x01\n\x10LipsyncVideoForm\x12\r\n\x05video\x18\x01 \x01(\t\x12\r\n\x05\x61udio\x18\x02 \x01(\t\x12\x12\n\nresolution\x18\x03 \x01(\t\x12\x1e\n\nmask_image\x18\x04 \x01(\tR\nmask_image\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x11\n\x04seed\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"\x90\x01\n\x10LipsyncImageForm\x12\r\n\x05image\x18\x01 \x01(\t\x12\r\n\x05\x61udio\x18\x02 \x01(\t\x12\x12\n\nresolution\x18\x03 \x01(\t\x12\x1e\n\nmask_image\x18\x04 \x01(\tR\nmask_image\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x11\n\x04seed\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"\xb7\x01\n\x15LipsyncImageMultiForm\x12\r\n\x05image\x18\x01 \x01(\t\x12\x1e\n\nleft_audio\x18\x02 \x01(\tR\nleft_audio\x12 \n\x0bright_audio\x18\x03 \x01(\tR\x0bright_audio\x12\r\n\x05order\x18\x04 \x01(\t\x12\x12\n\nresolution\x18\x05 \x01(\t\x12\x0e\n\x06prompt\x18\x06 \x01(\t\x12\x11\n\x04seed\x18\x07 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"i\n\x19SubmitLipsyncVideoRequest\x12\x0f\n\x07webhook\x18\x01 \x01(\t\x12;\n\nform_state\x18\x02 \x01(\x0b\x32\x1c.lipsync.v1.LipsyncVideoFormR\tformState\"i\n\x19SubmitLipsyncImageRequest\x12\x0f\n\x07webhook\x18\x01 \x01(\t\x12;\n\nform_state\x18\x02 \x01(\x0b\x32\x1c.lipsync.v1.LipsyncImageFormR\tformState\"s\n\x1eSubmitLipsyncImageMultiRequest\x12\x0f\n\x07webhook\x18\x01 \x01(\t\x12@\n\nform_state\x18\x02 \x01(\x0b\x32!.lipsync.v1.LipsyncImageMultiFormR\tformState\"/\n\x11SubmitJobResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\"\xb7\x02\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x13\n\x06output\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12*\n\x0e\x65xecution_time\x18\x06 \x01(\x03H\x01R\rexecutionTime\x88\x01\x01\x12(\n\x07timings\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08progress\x18\x08 \x01(\x01\x12\x1d\n\ncreated_at\x18\t \x01(\tR\tcreatedAt\x12\x11\n\x04seed\x18\n \x01(\x03H\x02\x88\x01\x01\x12\x14\n\x07\x63redits\x18\x0b \x01(\x03H\x03\x88\x01\x01\x42\t\n\x07_outputB\x11\n\x0f_execution_timeB\x07\n\x05_seedB\n\n\x08_credits\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"0\n\x0fListJobsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06\x62\x65\x66ore\x18\x02 \x01(\t\"1\n\x10ListJobsResponse\x12\x1d\n\x04jobs\x18\x01 \x03(\x0b\x32\x0f.lipsync.v1.Job\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x13\n\x11GetAccountRequest\"4\n\x07\x41\x63\x63ount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63redits\x18\x02 \x01(\x03\x12\x0c\n\x04name\x18\x03 \x01(\t2\xbc\x06\n\nJobService\x12|\n\x12SubmitLipsyncVideo\x12%.lipsync.v1.SubmitLipsyncVideoRequest\x1a\x1d.lipsync.v1.SubmitJobResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/lipsync-video:\x01*\x12|\n\x12SubmitLipsyncImage\x12%.lipsync.v1.SubmitLipsyncImageRequest\x1a\x1d.lipsync.v1.SubmitJobResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/lipsync-image:\x01*\x12\x8c\x01\n\x17SubmitLipsyncImageMulti\x12*.lipsync.v1.SubmitLipsyncImageMultiRequest\x1a\x1d.lipsync.v1.SubmitJobResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/lipsync-image-multi:\x01*\x12O\n\x06GetJob\x12\x19.lipsync.v1.GetJobRequest\x1a\x0f.lipsync.v1.Job\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/api/v1/jobs/{id}\x12\\\n\tCancelJob\x12\x1c.lipsync.v1.CancelJobRequest\x1a\x0f.lipsync.v1.Job\" \x82\xd3\xe4\x93\x02\x1a\"\x18/api/v1/jobs/{id}/cancel\x12[\n\x08ListJobs\x12\x1b.lipsync.v1.ListJobsRequest\x1a\x1c.lipsync.v1.ListJobsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/v1/jobs\x12<\n\x08WatchJob\x12\x1b.lipsync.v1.WatchJobRequest\x1a\x0f.lipsync.v1.Job\"\x00\x30\x01\x12Y\n\nGetAccount\x12\x1d.lipsync.v1.GetAccountRequest\x1a\x13.lipsync.v1.Account\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/accountb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15lipsync/v1/jobs.proto\x12\nlipsync.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x9c\x01\n\x10LipsyncVideoForm\x12\x13\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x61udio\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nresolution\x18\x03 \x01(\t\x12\x1e\n\nmask_image\x18\x04 \x01(\tR\nmask_image\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x11\n\x04seed\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"\x9c\x01\n\x10LipsyncImageForm\x12\x13\n\x05image\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x61udio\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nresolution\x18\x03 \x01(\t\x12\x1e\n\nmask_image\x18\x04 \x01(\tR\nmask_image\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x11\n\x04seed\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"\xc9\x01\n\x15LipsyncImageMultiForm\x12\x13\n\x05image\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\nleft_audio\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\nleft_audio\x12&\n\x0bright_audio\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0bright_audio\x12\r\n\x05order\x18\x04 \x01(\t\x12\x12\n\nresolution\x18\x05 \x01(\t\x12\x0e\n\x06prompt\x18\x06 \x01(\t\x12\x11\n\x04seed\x18\x07 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"o\n\x19SubmitLipsyncVideoRequest\x12\x0f\n\x07webhook\x18\x01 \x01(\t\x12\x41\n\nform_state\x18\x02 \x01(\x0b\x32\x1c.lipsync.v1.LipsyncVideoFormB\x04\xe2\x41\x01\x02R\tformState\"o\n\x19SubmitLipsyncImageRequest\x12\x0f\n\x07webhook\x18\x01 \x01(\t\x12\x41\n\nform_state\x18\x02 \x01(\x0b\x32\x1c.lipsync.v1.LipsyncImageFormB\x04\xe2\x41\x01\x02R\tformState\"y\n\x1eSubmitLipsyncImageMultiRequest\x12\x0f\n\x07webhook\x18\x01 \x01(\t\x12\x46\n\nform_state\x18\x02 \x01(\x0b\x32!.lipsync.v1.LipsyncImageMultiFormB\x04\xe2\x41\x01\x02R\tformState\"/\n\x11SubmitJobResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\"\xb7\x02\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x13\n\x06output\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12*\n\x0e\x65xecution_time\x18\x06 \x01(\x03H\x01R\rexecutionTime\x88\x01\x01\x12(\n\x07timings\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08progress\x18\x08 \x01(\x01\x12\x1d\n\ncreated_at\x18\t \x01(\tR\tcreatedAt\x12\x11\n\x04seed\x18\n \x01(\x03H\x02\x88\x01\x01\x12\x14\n\x07\x63redits\x18\x0b \x01(\x03H\x03\x88\x01\x01\x42\t\n\x07_outputB\x11\n\x0f_execution_timeB\x07\n\x05_seedB\n\n\x08_credits\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"0\n\x0fListJobsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06\x62\x65\x66ore\x18\x02 \x01(\t\"1\n\x10ListJobsResponse\x12\x1d\n\x04jobs\x18\x01 \x03(\x0b\x32\x0f.lipsync.v1.Job\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x13\n\x11GetAccountRequest\"4\n\x07\x41\x63\x63ount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63redits\x18\x02 \x01(\x03\x12\x0c\n\x04name\x18\x03 \x01(\t2\xbc\x06\n\nJobService\x12|\n\x12SubmitLipsyncVideo\x12%.lipsync.v1.SubmitLipsyncVideoRequest\x1a\x1d.lipsync.v1.SubmitJobResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/lipsync-video:\x01*\x12|\n\x12SubmitLipsyncImage\x12%.lipsync.v1.SubmitLipsyncImageRequest\x1a\x1d.lipsync.v1.SubmitJobResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/lipsync-image:\x01*\x12\x8c\x01\n\x17SubmitLipsyncImageMulti\x12*.lipsync.v1.SubmitLipsyncImageMultiRequest\x1a\x1d.lipsync.v1.SubmitJobResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/lipsync-image-multi:\x01*\x12O\n\x06GetJob\x12\x19.lipsync.v1.GetJobRequest\x1a\x0f.lipsync.v1.Job\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/api/v1/jobs/{id}\x12\\\n\tCancelJob\x12\x1c.lipsync.v1.CancelJobRequest\x1a\x0f.lipsync.v1.Job\" \x82\xd3\xe4\x93\x02\x1a\"\x18/api/v1/jobs/{id}/cancel\x12[\n\x08ListJobs\x12\x1b.lipsync.v1.ListJobsRequest\x1a\x1c.lipsync.v1.ListJobsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/v1/jobs\x12<\n\x08WatchJob\x12\x1b.lipsync.v1.WatchJobRequest\x1a\x0f.lipsync.v1.Job\"\x00\x30\x01\x12Y\n\nGetAccount\x12\x1d.lipsync.v1.GetAccountRequest\x1a\x13.lipsync.v1.Account\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/accountb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lipsync.v1.jobs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LIPSYNCVIDEOFORM'].fields_by_name['video']._loaded_options = None
+  _globals['_LIPSYNCVIDEOFORM'].fields_by_name['video']._serialized_options = b'\342A\001\002'
+  _globals['_LIPSYNCVIDEOFORM'].fields_by_name['audio']._loaded_options = None
+  _globals['_LIPSYNCVIDEOFORM'].fields_by_name['audio']._serialized_options = b'\342A\001\002'
+  _globals['_LIPSYNCIMAGEFORM'].fields_by_name['image']._loaded_options = None
+  _globals['_LIPSYNCIMAGEFORM'].fields_by_name['image']._serialized_options = b'\342A\001\002'
+  _globals['_LIPSYNCIMAGEFORM'].fields_by_name['audio']._loaded_options = None
+  _globals['_LIPSYNCIMAGEFORM'].fields_by_name['audio']._serialized_options = b'\342A\001\002'
+  _globals['_LIPSYNCIMAGEMULTIFORM'].fields_by_name['image']._loaded_options = None
+  _globals['_LIPSYNCIMAGEMULTIFORM'].fields_by_name['image']._serialized_options = b'\342A\001\002'
+  _globals['_LIPSYNCIMAGEMULTIFORM'].fields_by_name['left_audio']._loaded_options = None
+  _globals['_LIPSYNCIMAGEMULTIFORM'].fields_by_name['left_audio']._serialized_options = b'\342A\001\002'
+  _globals['_LIPSYNCIMAGEMULTIFORM'].fields_by_name['right_audio']._loaded_options = None
+  _globals['_LIPSYNCIMAGEMULTIFORM'].fields_by_name['right_audio']._serialized_options = b'\342A\001\002'
+  _globals['_SUBMITLIPSYNCVIDEOREQUEST'].fields_by_name['form_state']._loaded_options = None
+  _globals['_SUBMITLIPSYNCVIDEOREQUEST'].fields_by_name['form_state']._serialized_options = b'\342A\001\002'
+  _globals['_SUBMITLIPSYNCIMAGEREQUEST'].fields_by_name['form_state']._loaded_options = None
+  _globals['_SUBMITLIPSYNCIMAGEREQUEST'].fields_by_name['form_state']._serialized_options = b'\342A\001\002'
+  _globals['_SUBMITLIPSYNCIMAGEMULTIREQUEST'].fields_by_name['form_state']._loaded_options = None
+  _globals['_SUBMITLIPSYNCIMAGEMULTIREQUEST'].fields_by_name['form_state']._serialized_options = b'\342A\001\002'
   _globals['_JOBSERVICE'].methods_by_name['SubmitLipsyncVideo']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['SubmitLipsyncVideo']._serialized_options = b'\202\323\344\223\002\032\"\025/api/v1/lipsync-video:\001*'
   _globals['_JOBSERVICE'].methods_by_name['SubmitLipsyncImage']._loaded_options = None
@@ -47,36 +68,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSERVICE'].methods_by_name['ListJobs']._serialized_options = b'\202\323\344\223\002\016\022\014/api/v1/jobs'
   _globals['_JOBSERVICE'].methods_by_name['GetAccount']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['GetAccount']._serialized_options = b'\202\323\344\223\002\021\022\017/api/v1/account'
-  _globals['_LIPSYNCVIDEOFORM']._serialized_start=98
-  _globals['_LIPSYNCVIDEOFORM']._serialized_end=242
-  _globals['_LIPSYNCIMAGEFORM']._serialized_start=245
-  _globals['_LIPSYNCIMAGEFORM']._serialized_end=389
-  _globals['_LIPSYNCIMAGEMULTIFORM']._serialized_start=392
-  _globals['_LIPSYNCIMAGEMULTIFORM']._serialized_end=575
-  _globals['_SUBMITLIPSYNCVIDEOREQUEST']._serialized_start=577
-  _globals['_SUBMITLIPSYNCVIDEOREQUEST']._serialized_end=682
-  _globals['_SUBMITLIPSYNCIMAGEREQUEST']._serialized_start=684
-  _globals['_SUBMITLIPSYNCIMAGEREQUEST']._serialized_end=789
-  _globals['_SUBMITLIPSYNCIMAGEMULTIREQUEST']._serialized_start=791
-  _globals['_SUBMITLIPSYNCIMAGEMULTIREQUEST']._serialized_end=906
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=908
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=955
-  _globals['_JOB']._serialized_start=958
-  _globals['_JOB']._serialized_end=1269
-  _globals['_GETJOBREQUEST']._serialized_start=1271
-  _globals['_GETJOBREQUEST']._serialized_end=1298
-  _globals['_CANCELJOBREQUEST']._serialized_start=1300
-  _globals['_CANCELJOBREQUEST']._serialized_end=1330
-  _globals['_LISTJOBSREQUEST']._serialized_start=1332
-  _globals['_LISTJOBSREQUEST']._serialized_end=1380
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1382
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1431
-  _globals['_WATCHJOBREQUEST']._serialized_start=1433
-  _globals['_WATCHJOBREQUEST']._serialized_end=1462
-  _globals['_GETACCOUNTREQUEST']._serialized_start=1464
-  _globals['_GETACCOUNTREQUEST']._serialized_end=1483
-  _globals['_ACCOUNT']._serialized_start=1485
-  _globals['_ACCOUNT']._serialized_end=1537
-  _globals['_JOBSERVICE']._serialized_start=1540
-  _globals['_JOBSERVICE']._serialized_end=2368
+  _globals['_LIPSYNCVIDEOFORM']._serialized_start=131
+  _globals['_LIPSYNCVIDEOFORM']._serialized_end=287
+  _globals['_LIPSYNCIMAGEFORM']._serialized_start=290
+  _globals['_LIPSYNCIMAGEFORM']._serialized_end=446
+  _globals['_LIPSYNCIMAGEMULTIFORM']._serialized_start=449
+  _globals['_LIPSYNCIMAGEMULTIFORM']._serialized_end=650
+  _globals['_SUBMITLIPSYNCVIDEOREQUEST']._serialized_start=652
+  _globals['_SUBMITLIPSYNCVIDEOREQUEST']._serialized_end=763
+  _globals['_SUBMITLIPSYNCIMAGEREQUEST']._serialized_start=765
+  _globals['_SUBMITLIPSYNCIMAGEREQUEST']._serialized_end=876
+  _globals['_SUBMITLIPSYNCIMAGEMULTIREQUEST']._serialized_start=878
+  _globals['_SUBMITLIPSYNCIMAGEMULTIREQUEST']._serialized_end=999
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=1001
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=1048
+  _globals['_JOB']._serialized_start=1051
+  _globals['_JOB']._serialized_end=1362
+  _globals['_GETJOBREQUEST']._serialized_start=1364
+  _globals['_GETJOBREQUEST']._serialized_end=1391
+  _globals['_CANCELJOBREQUEST']._serialized_start=1393
+  _globals['_CANCELJOBREQUEST']._serialized_end=1423
+  _globals['_LISTJOBSREQUEST']._serialized_start=1425
+  _globals['_LISTJOBSREQUEST']._serialized_end=1473
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1475
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1524
+  _globals['_WATCHJOBREQUEST']._serialized_start=1526
+  _globals['_WATCHJOBREQUEST']._serialized_end=1555
+  _globals['_GETACCOUNTREQUEST']._serialized_start=1557
+  _globals['_GETACCOUNTREQUEST']._serialized_end=1576
+  _globals['_ACCOUNT']._serialized_start=1578
+  _globals['_ACCOUNT']._serialized_end=1630
+  _globals['_JOBSERVICE']._serialized_start=1633
+  _globals['_JOBSERVICE']._serialized_end=2461
 # @@protoc_insertion_point(module_scope)

@@ -35,9 +35,9 @@ class LipsyncVideoForm(_message.Message):
     PROMPT_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
     video: _builtins.str
-    """public URL of the source video (required)"""
+    """public URL of the source video"""
     audio: _builtins.str
-    """public URL of the new audio (required)"""
+    """public URL of the new audio"""
     resolution: _builtins.str
     """"480p" (default) or "720p" """
     mask_image: _builtins.str

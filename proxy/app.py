@@ -1,0 +1,109 @@
+"""The public REST API as a Starlette app.
+
+    create_app(settings) -> Starlette
+
+Routes: one per `google.api.http` binding of `JobService` (transcoded to gRPC), `/healthz`,
+`/readyz`, `/openapi.json`, `POST /api/v1/files` and `GET /files/{key}`. Middleware, outermost
+first: request id, body size caps, bearer-key parsing; errors are answered by the handlers in
+`proxy.errors`. The lifespan opens the gRPC channel to the job service (unless one is given)
+and runs the webhook dispatcher (unless `run_webhooks=False`), and closes both on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import metadata
+from typing import Any
+
+import grpc
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from proxy import files, health
+from proxy.auth import BearerTokenBackend
+from proxy.body_limit import BodyLimitMiddleware
+from proxy.clients import JOB_SERVICE, JobClients, job_stub, open_channel
+from proxy.errors import EXCEPTION_HANDLERS
+from proxy.http_rules import http_bindings
+from proxy.openapi import openapi_document
+from proxy.request_id import RequestIdMiddleware
+from proxy.transcoder import DEFAULT_DEADLINE, transcoded_routes
+from services.settings import Settings
+from services.store.connection import RedisClient, connect
+
+log = logging.getLogger(__name__)
+
+OPENAPI_PATHS: dict[str, Any] = {"/openapi.json": {"get": {
+    "operationId": "openapi", "summary": "This document", "tags": ["operations"], "security": [],
+    "responses": {"200": {"description": "The OpenAPI 3.1 document", "content": {
+        "application/json": {"schema": {"type": "object"}}}}}}}}
+
+
+def create_app(settings: Settings, channel: grpc.aio.Channel | None = None,
+               redis: RedisClient | None = None, *, run_webhooks: bool = True,
+               deadline: float = DEFAULT_DEADLINE) -> Starlette:
+    bindings = http_bindings(JOB_SERVICE)
+    document = openapi_document(
+        bindings, {**health.OPENAPI_PATHS, **files.OPENAPI_PATHS, **OPENAPI_PATHS},
+        {**health.OPENAPI_SCHEMAS, **files.OPENAPI_SCHEMAS},
+        title="lipsync", version=_version(), server_url=settings.public_url)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if channel is None:
+                own = open_channel(settings.jobs_addr)
+                stack.push_async_callback(own.close)
+            app.state.clients = JobClients.over(channel or own)
+            if run_webhooks:
+                await _start_webhooks(stack, settings, redis)
+            yield
+
+    app = Starlette(
+        routes=[*transcoded_routes(bindings, job_stub, deadline), *health.ROUTES, *files.ROUTES,
+                Route("/openapi.json", openapi, methods=["GET"])],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes,
+                       overrides={files.UPLOAD_PATH: settings.max_upload_bytes}),
+            Middleware(AuthenticationMiddleware, backend=BearerTokenBackend()),
+        ],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app
+
+
+async def _start_webhooks(stack: contextlib.AsyncExitStack, settings: Settings,
+                          redis: RedisClient | None) -> None:
+    from proxy.webhooks import WebhookDispatcher  # here: apps without webhooks never import it
+
+    if redis is None:
+        redis = connect(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+    dispatcher = WebhookDispatcher(redis, settings)
+    task = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
+
+    async def stop() -> None:
+        await dispatcher.stop()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(stop)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("lipsync")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,50 @@
+"""REST <-> gRPC transcoding, generic over a service's `google.api.http` annotations.
+
+One Starlette route per binding: the request's JSON body, path and query become the request
+message, the unary method is called on the caller's behalf (their key and the request id as
+metadata, with a deadline), and the response message is answered as public JSON. Nothing here
+knows a particular endpoint: annotating another rpc in the .proto adds its route.
+
+gRPC errors are not caught here: they reach the app's central handlers (`proxy.errors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from proxy.auth import api_key
+from proxy.clients import call_metadata
+from proxy.http_rules import HttpBinding
+from proxy.jsonmap import message_to_json_dict
+from proxy.request_message import build_request
+
+DEFAULT_DEADLINE = 10.0  # seconds; every JobService call is a few Redis round-trips
+
+StubOf = Callable[[Request], Any]  # the generated stub to call, e.g. JobServiceStub, per request
+
+
+def transcoded_routes(bindings: list[HttpBinding], stub_of: StubOf,
+                      deadline: float = DEFAULT_DEADLINE) -> list[Route]:
+    return [Route(b.route_path, _endpoint(b, stub_of, deadline), methods=[b.verb],
+                  name=f"{b.method.name}:{b.verb}:{b.template}")
+            for b in bindings]
+
+
+def _endpoint(binding: HttpBinding, stub_of: StubOf,
+              deadline: float) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        api_key(request)  # no key, no work: 401 before even reading the body
+        body = await request.body() if binding.body else b""
+        message = build_request(binding, body, request.path_params,
+                                request.query_params.multi_items())
+        call = getattr(stub_of(request), binding.method.name)
+        response = await call(message, metadata=call_metadata(request), timeout=deadline)
+        return JSONResponse(message_to_json_dict(response))
+
+    endpoint.__name__ = binding.method.name
+    return endpoint
