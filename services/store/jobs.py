@@ -121,7 +121,7 @@ else
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reserved', 0, 'finished_at', ARGV[2])
 local id = redis.call('HGET', KEYS[1], 'id')
-redis.call('XADD', KEYS[3], '*', 'job', id, 'status', ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'job', id, 'status', ARGV[1])
 return 1
 """
 

@@ -1,0 +1,179 @@
+"""One job, start to end: fetch -> measure and settle credits -> render -> store -> complete.
+
+Jobs run at least once (a worker that dies leaves its queue entry to another), so each step is
+safe to repeat: the seed is recorded before rendering and a retry reuses it, settling reserves
+only what is not reserved yet, the output's key is the job's id, and a job completes once.
+
+What ends a job:
+- the user's input is unusable (`InputError`: unreachable URL, not a video, no face...), or the
+  account cannot pay: failed with the engine's message, credits refunded, no retry;
+- a bug: logged, and failed with `INTERNAL_ERROR` (retrying a bug would only loop);
+- the job ended elsewhere meanwhile (canceled): nothing more is done.
+What leaves a job to another attempt: the store being unreachable (`RedisError`) or the worker
+stopping (`RenderAborted`); `Settings.max_attempts` bounds how often that can happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+
+from redis.exceptions import RedisError
+
+from services import billing
+from services.engine.errors import InputError
+from services.engine.render import RenderResult, resolve_seed
+from services.errors import Conflict, InsufficientCredits, NotFound
+from services.inference.forms import RenderForm
+from services.inference.inputs import fetch_inputs, limits_for, output_seconds
+from services.inference.progress import ProgressRelay, RenderAborted
+from services.inference.rendering import render_form
+from services.settings import Settings
+from services.storage import LocalStorage
+from services.store.jobs import JobRecord, JobStore, Status
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "Internal error while rendering; the job was not charged"
+PROGRESS_CAP = 0.99  # 1.0 is for a completed job: storing the output still lies ahead
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # already ended, unknown, or ended elsewhere while this attempt ran
+
+
+def output_key(job_id: str) -> str:
+    return f"outputs/{job_id}.mp4"
+
+
+def gave_up_message(attempts: int) -> str:
+    return f"The job failed {attempts} times while rendering and was stopped"
+
+
+class JobPipeline:
+    def __init__(self, settings: Settings, jobs: JobStore) -> None:
+        self.settings = settings
+        self.jobs = jobs
+        self.storage = LocalStorage(settings.data_dir)
+        self.limits = limits_for(settings)
+
+    async def run(self, job_id: str, stopping: threading.Event) -> Outcome:
+        """Take the job one attempt further. Raises `RenderAborted` when `stopping` cut the
+        render short and `RedisError` when the store is unreachable: the job stays open."""
+        try:
+            job = await self.jobs.get(job_id)
+        except NotFound:
+            log.warning("dropping the queue entry of unknown job %s", job_id)
+            return Outcome.SKIPPED
+        if job.status != Status.PROCESSING:
+            return Outcome.SKIPPED
+        attempt = await self.jobs.begin_attempt(job.id)
+        if attempt > self.settings.max_attempts:
+            await self.jobs.fail(job, gave_up_message(self.settings.max_attempts))
+            return Outcome.FAILED
+        started = time.monotonic()
+        try:
+            return await self._attempt(job, started, stopping)
+        except (InputError, InsufficientCredits) as exc:
+            message = exc.message if isinstance(exc, InsufficientCredits) else str(exc)
+            await self.jobs.fail(job, message, _ms_since(started))
+            return Outcome.FAILED
+        except Conflict:
+            return Outcome.SKIPPED
+        except (RenderAborted, RedisError):
+            raise
+        except Exception:
+            log.exception("job %s: unexpected error", job.id)
+            await self.jobs.fail(job, INTERNAL_ERROR, _ms_since(started))
+            return Outcome.FAILED
+
+    async def _attempt(self, job: JobRecord, started: float, stopping: threading.Event) -> Outcome:
+        form = RenderForm.from_job(job)
+        timings: dict[str, float] = {}
+        work = self.settings.data_dir / "work"
+        work.mkdir(parents=True, exist_ok=True)
+        # ignore_cleanup_errors: an aborted render thread may still be closing its output.
+        with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work, ignore_cleanup_errors=True) as tmp:
+            with _stage(timings, "download"):
+                paths = await fetch_inputs(form, self.settings, Path(tmp))
+            seconds = await asyncio.to_thread(output_seconds, form, paths, self.limits)
+            await self.jobs.settle(job, billing.cost(seconds, form.resolution))
+            seed = resolve_seed(form.seed)
+            await self.jobs.set_seed(job.id, seed)
+            out = Path(tmp) / "output.mp4"
+            result = await self._render(job, form, paths, out, seed, stopping)
+            timings.update(result.timings)
+            with _stage(timings, "upload"):
+                key = await asyncio.to_thread(self.storage.put_file, output_key(job.id), out)
+        if await self.jobs.complete(job, key, _ms_since(started), timings):
+            return Outcome.COMPLETED
+        # Ended elsewhere meanwhile. A canceled job keeps no output; a job another worker
+        # completed keeps the (identical: same seed) file under the same key.
+        if (await self.jobs.get(job.id)).status == Status.FAILED:
+            self.storage.path(key).unlink(missing_ok=True)
+        return Outcome.SKIPPED
+
+    async def _render(self, job: JobRecord, form: RenderForm, paths: dict[str, Path], out: Path,
+                      seed: int, stopping: threading.Event) -> RenderResult:
+        watcher = _JobWatcher(self.jobs, job.id)
+        relay = ProgressRelay(asyncio.get_running_loop(), watcher.report,
+                              should_stop=lambda: stopping.is_set() or watcher.ended)
+        try:
+            return await asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay)
+        except RenderAborted:
+            if watcher.ended:
+                raise Conflict("The job ended while it was rendering") from None
+            raise
+        finally:
+            await watcher.drain()  # no progress write may land after the job completes
+
+
+class _JobWatcher:
+    """Writes render progress to the job and notices when the job ends meanwhile (canceled),
+    so the render can stop instead of finishing work nobody wants."""
+
+    def __init__(self, jobs: JobStore, job_id: str) -> None:
+        self.jobs = jobs
+        self.job_id = job_id
+        self.ended = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def report(self, fraction: float, stage: str) -> None:
+        """Runs on the event loop (see ProgressRelay)."""
+        task = asyncio.get_running_loop().create_task(self._write(fraction))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, fraction: float) -> None:
+        try:
+            if (await self.jobs.get(self.job_id)).status != Status.PROCESSING:
+                self.ended = True
+                return
+            await self.jobs.set_progress(self.job_id, min(fraction, PROGRESS_CAP))
+        except (RedisError, NotFound) as exc:
+            log.warning("job %s: progress not recorded: %s", self.job_id, exc)
+
+    async def drain(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@contextmanager
+def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + (time.perf_counter() - start) * 1000
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

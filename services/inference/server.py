@@ -1,0 +1,78 @@
+"""Building and running the inference process: the `InferenceService` gRPC server and a queue
+worker side by side.
+
+`create_server` binds and returns the server (not started) and its port, so tests bind
+`127.0.0.1:0` and talk to a real channel. `serve_inference` runs server and worker until its
+stop event is set (signals are the caller's business), then stops both gracefully: the health
+check turns NOT_SERVING first, running jobs get `grace` seconds, unfinished ones are left to
+other workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc
+from services.inference.servicer import InferenceServicer
+from services.inference.worker import Worker
+from services.settings import Settings
+from services.store.connection import connect
+
+log = logging.getLogger(__name__)
+
+INFERENCE_SERVICE = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name
+MAX_MESSAGE = 4 << 20  # requests are small; result chunks are 1 MiB
+
+
+def _build(address: str, settings: Settings) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                                      ("grpc.max_send_message_length", MAX_MESSAGE)])
+    inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(settings), server)
+    health_servicer = health.aio.HealthServicer()  # "" (the whole server) starts SERVING
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (INFERENCE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind the inference service to {address}")
+    return server, port, health_servicer
+
+
+def create_server(address: str, settings: Settings) -> tuple[grpc.aio.Server, int]:
+    server, port, _ = _build(address, settings)
+    return server, port
+
+
+def consumer_name() -> str:
+    """Unique per process, and says where the process runs (visible in XINFO CONSUMERS)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def serve_inference(settings: Settings, stop_event: asyncio.Event, grace: float = 30.0) -> None:
+    server, port, health_servicer = _build(settings.inference_addr, settings)
+    redis = connect(settings.redis_url)
+    worker = Worker(settings, redis, consumer_name())
+    await server.start()
+    await health_servicer.set(INFERENCE_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+    log.info("inference service on port %d; worker %s, %d job(s) at a time", port, worker.consumer,
+             settings.worker_concurrency)
+    working = asyncio.create_task(worker.run(), name="worker")
+    stopping = asyncio.create_task(stop_event.wait())
+    try:
+        await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        await health_servicer.enter_graceful_shutdown()
+        await worker.stop(grace)
+        (outcome,) = await asyncio.gather(working, return_exceptions=True)
+        await server.stop(grace)
+        await redis.aclose()
+    if isinstance(outcome, Exception):
+        raise outcome  # the worker could not run (e.g. Redis unreachable at start)

@@ -1,0 +1,130 @@
+"""`InferenceService.Render`: a render for internal callers, with no queue and no job record.
+
+The form is checked as the job service checks a submitted one; the inputs are fetched as a
+worker fetches them (same address policy and limits). Progress streams back while the engine
+renders, then the MP4 in 1 MiB chunks, the last one carrying execution time, timings and seed.
+The caller's input problems come back as INVALID_ARGUMENT with the engine's message. A caller
+that hangs up stops the render at its next progress report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+from google.protobuf import struct_pb2
+
+from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc
+from services.engine.errors import InputError
+from services.engine.render import RenderResult, resolve_seed
+from services.errors import InvalidArgument, ServiceError, to_rpc_status
+from services.inference.forms import RenderForm
+from services.inference.inputs import fetch_inputs, limits_for
+from services.inference.progress import ProgressRelay
+from services.inference.rendering import render_form
+from services.jobs.validation import validate
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+_MODELS = {"video": "lipsync-video", "image": "lipsync-image", "image_multi": "lipsync-image-multi"}
+
+
+def form_of(request: inference_pb2.RenderRequest, settings: Settings) -> RenderForm:
+    which = request.WhichOneof("form")
+    if which is None:
+        raise InvalidArgument("The request needs a form: video, image or image_multi", field="form")
+    model = _MODELS[which]
+    valid = validate(model, "", True, getattr(request, which), settings)
+    return RenderForm.from_mapping(model, valid.form, valid.resolution, valid.seed)
+
+
+def _progress(stage: str, fraction: float) -> inference_pb2.RenderEvent:
+    return inference_pb2.RenderEvent(progress=inference_pb2.RenderProgress(stage=stage, fraction=fraction))
+
+
+def result_events(path: Path, execution_ms: int, timings: dict[str, float],
+                  seed: int) -> Iterator[inference_pb2.RenderEvent]:
+    """The file in CHUNK_BYTES pieces; the last one carries the summary."""
+    summary = struct_pb2.Struct()
+    summary.update({stage: round(ms) for stage, ms in timings.items()})
+    with path.open("rb") as f:
+        chunk = f.read(CHUNK_BYTES)
+        while True:
+            following = f.read(CHUNK_BYTES)  # read ahead: the last chunk must say so
+            if not following:
+                yield inference_pb2.RenderEvent(result=inference_pb2.RenderResult(
+                    mp4_chunk=chunk, last=True, execution_time=execution_ms, timings=summary, seed=seed))
+                return
+            yield inference_pb2.RenderEvent(result=inference_pb2.RenderResult(mp4_chunk=chunk))
+            chunk = following
+
+
+class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.limits = limits_for(settings)
+
+    async def Render(self, request: inference_pb2.RenderRequest,
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[inference_pb2.RenderEvent]:
+        try:
+            async for event in self._render(form_of(request, self.settings)):
+                yield event
+        except InputError as exc:
+            await context.abort_with_status(to_rpc_status(InvalidArgument(str(exc))))
+        except ServiceError as exc:
+            await context.abort_with_status(to_rpc_status(exc))
+        except Exception:
+            log.exception("Render failed")
+            await context.abort_with_status(to_rpc_status(ServiceError("Internal error while rendering")))
+
+    async def _render(self, form: RenderForm) -> AsyncIterator[inference_pb2.RenderEvent]:
+        started = time.monotonic()
+        work = self.settings.data_dir / "work"
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="render-", dir=work, ignore_cleanup_errors=True) as tmp:
+            yield _progress("download", 0.0)
+            fetch_started = time.perf_counter()
+            paths = await fetch_inputs(form, self.settings, Path(tmp))
+            download_ms = (time.perf_counter() - fetch_started) * 1000
+            out = Path(tmp) / "output.mp4"
+            seed = resolve_seed(form.seed)
+            result: RenderResult | None = None
+            async for event in self._rendering(form, paths, out, seed):
+                if isinstance(event, RenderResult):
+                    result = event
+                else:
+                    yield event
+            assert result is not None
+            timings = {"download": download_ms, **result.timings}
+            execution_ms = round((time.monotonic() - started) * 1000)
+            for message in result_events(out, execution_ms, timings, result.seed):
+                yield message
+
+    async def _rendering(self, form: RenderForm, paths: dict[str, Path], out: Path,
+                         seed: int) -> AsyncIterator[inference_pb2.RenderEvent | RenderResult]:
+        """Progress events while the engine renders in a thread, then its result."""
+        events: asyncio.Queue[inference_pb2.RenderEvent | None] = asyncio.Queue()
+        hung_up = threading.Event()
+        relay = ProgressRelay(asyncio.get_running_loop(),
+                              lambda fraction, stage: events.put_nowait(_progress(stage, fraction)),
+                              should_stop=hung_up.is_set)
+        rendering = asyncio.ensure_future(
+            asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay))
+        # Runs after every progress event the thread queued: they were scheduled before it.
+        rendering.add_done_callback(lambda _: events.put_nowait(None))
+        try:
+            while (event := await events.get()) is not None:
+                yield event
+            yield await rendering
+        finally:
+            if not rendering.done():
+                hung_up.set()
+                rendering.cancel()
