@@ -132,14 +132,13 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _serve(service: str) -> int:
-    import asyncio
     import logging
 
-    from services.serve import run_services
+    from services.serve import run_event_loop, run_services
     from services.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_services(Settings.from_env(), [service]))
+    run_event_loop(run_services(Settings.from_env(), [service]))
     return 0
 
 

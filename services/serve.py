@@ -59,6 +59,17 @@ async def serve_inference(settings: Settings, stop: asyncio.Event) -> None:
 SERVICES: dict[str, Service] = {"proxy": serve_proxy, "jobs": serve_jobs, "inference": serve_inference}
 
 
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop when it is installed (a faster event loop for the HTTP and gRPC
+    servers), else on asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
