@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/python -m services.engine.assets
+	# The original service's Node.js example client, run by tests/e2e/test_seed_client.py.
+	if command -v npm >/dev/null; then npm install --prefix tests/e2e/seed_client --no-audit --no-fund --silent; fi
 	touch $(STAMP)
 
 demo: install
