@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 
+from services.addresses import literal_ip
 from services.settings import Settings
-from services.webhook_url import ip_literal, is_public_address, validate_webhook_url
+from services.webhook_url import is_public_address, validate_webhook_url
 
 # (host, port) -> the addresses it resolves to
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -53,7 +54,7 @@ async def resolve_target(url: str, settings: Settings, timeout: float = 5.0,
     if settings.allow_private_urls:
         return WebhookTarget(parsed)
     host = parsed.raw_host.decode("ascii")  # IDNA form, as DNS and TLS see it
-    literal = ip_literal(host)
+    literal = literal_ip(host)
     if literal is not None:
         return WebhookTarget(parsed)  # validate_webhook_url has already checked its range
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -62,7 +63,7 @@ async def resolve_target(url: str, settings: Settings, timeout: float = 5.0,
     except (OSError, TimeoutError) as exc:
         raise UnresolvableHost(f"could not resolve {host}: {exc or 'timed out'}") from exc
     # getaddrinfo may add a scope to link-local IPv6 answers ("fe80::1%eth0").
-    addresses = [ip for a in answers if (ip := ip_literal(a.split("%")[0])) is not None]
+    addresses = [ip for a in answers if (ip := literal_ip(a.split("%")[0])) is not None]
     if not addresses:
         raise UnresolvableHost(f"{host} has no address")
     # Every answer must be public: a name mixing public and private answers is refused too.

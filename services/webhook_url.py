@@ -3,46 +3,26 @@
 `validate_webhook_url` runs when a job is submitted: it looks at the URL's text only (scheme,
 host, length, and an IP literal's range). Names are resolved later, by the webhook dispatcher,
 which checks every address a name resolves to with `is_public_address` before it connects.
+The address rules themselves are `services.addresses`, shared with input fetching.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
+from services.addresses import IPAddress, forbidden_reason, literal_ip
 from services.settings import Settings
 
 MAX_URL_LENGTH = 2048
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
 # Hosts that name this machine or the cloud metadata service without being IP literals.
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback",
                           "metadata", "metadata.google.internal"})
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated, never a real public address
 
 
 def is_public_address(ip: IPAddress) -> bool:
-    """False for loopback, private, link-local (cloud metadata), shared, reserved and multicast
-    addresses, including IPv4 ones hidden inside IPv6 forms (mapped, compatible, 6to4, Teredo,
-    NAT64)."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip in _IPV4_COMPATIBLE:
-            return False
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None and not is_public_address(embedded):
-            return False
-    return ip.is_global and not ip.is_multicast
-
-
-def ip_literal(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
+    """One rule for inputs and webhooks alike: `services.addresses`."""
+    return forbidden_reason(ip) is None
 
 
 def validate_webhook_url(url: str, settings: Settings) -> str | None:
@@ -68,7 +48,7 @@ def validate_webhook_url(url: str, settings: Settings) -> str | None:
         return "webhook URL has no host"
     if not settings.allow_private_urls:
         # Only what the text itself shows; names are checked after resolution, at delivery.
-        literal = ip_literal(host)
+        literal = literal_ip(host)
         if host in _LOCAL_NAMES or host.endswith(".localhost") or (
                 literal is not None and not is_public_address(literal)):
             return "webhook must point to a public address, not a private or local one"

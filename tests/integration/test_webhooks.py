@@ -327,7 +327,7 @@ async def test_two_dispatchers_send_each_delivery_once(
 
 @pytest.mark.parametrize(("allow_http", "host", "reason"), [
     (False, "127.0.0.1", "https"),  # plain http while only https is allowed
-    (True, "127.1", "non-public"),  # not an IP literal: it is resolved, to loopback, then refused
+    (True, "127.1", "public address"),  # the numeric spelling of loopback, refused unresolved
     (True, "127.0.0.1", "public address"),  # a loopback literal while private is refused
     (True, "localhost", "public address"),
 ])
