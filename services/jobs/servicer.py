@@ -9,15 +9,15 @@ import grpc
 
 from protos.lipsync.v1 import jobs_pb2, jobs_pb2_grpc
 from services import billing
-from services.errors import Conflict, InvalidArgument
-from services.jobs.auth import caller_account
+from services.errors import Conflict, InvalidArgument, NotFound
+from services.jobs.auth import bearer_token, caller_account
 from services.jobs.handlers import streaming, unary
 from services.jobs.present import job_message
 from services.jobs.validation import validate
 from services.settings import Settings
-from services.store.accounts import AccountStore
+from services.store.accounts import AccountStore, check_key, parse_api_key
 from services.store.connection import RedisClient
-from services.store.jobs import JobStore, Status
+from services.store.jobs import JobRecord, JobStore, Status
 
 WATCH_POLL_SECONDS = 0.25
 SubmitRequest = (jobs_pb2.SubmitLipsyncVideoRequest | jobs_pb2.SubmitLipsyncImageRequest
@@ -57,8 +57,13 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     @unary
     async def GetJob(self, request: jobs_pb2.GetJobRequest,
                      context: grpc.aio.ServicerContext) -> jobs_pb2.Job:
-        account = await caller_account(context, self.accounts)
-        return job_message(await self.jobs.get(request.id, account), self.settings)
+        token = bearer_token(context)
+        key_id, _ = parse_api_key(token)
+        job, key = await self.jobs.get_with_key(request.id, key_id)
+        account, _ = check_key(token, key)
+        if not job or job.get("account") != account:
+            raise NotFound(f"No job {request.id[:64]}")
+        return job_message(JobRecord.from_hash(job), self.settings)
 
     @unary
     async def CancelJob(self, request: jobs_pb2.CancelJobRequest,

@@ -161,6 +161,15 @@ class JobStore:
             raise NotFound(f"No job {job_id[:64]}")
         return JobRecord.from_hash(h)
 
+    async def get_with_key(self, job_id: str, key_id: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The job's and an API key's records in one round trip (polling is the hot path); the
+        caller checks the key and that the job is its account's."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.job(job_id) if _plausible_id(job_id) else keys.job("-"))
+            pipe.hgetall(keys.api_key(key_id))
+            job, key = await pipe.execute()
+        return job, key
+
     async def list(self, account: str, limit: int = 20, before: str = "") -> list[JobRecord]:
         top = "+inf"
         if before:
