@@ -139,17 +139,7 @@ def render_image(
     with stages.stage("inference"):
         shapes = shapes_from(speech, frames)
     animator = FaceAnimator(picture, face.landmarks, mask=mask)
-    blinks = blink_track(frames, media.FPS, rng)
-    poses = head_track(frames, media.FPS, rng, speech=shapes[:, 0])
-    canvas = picture.copy()
-
-    def draw(index: int) -> np.ndarray:
-        with stages.stage("render"):
-            animator.render(picture, canvas, frame_shape(shapes, index), float(blinks[index]),
-                            HeadPose(*poses[index]))
-        return canvas
-
-    _encode(out, size, speech, frames, draw, stages, progress)
+    _animate_still(picture, [(animator, shapes)], speech, out, rng, stages, progress)
     return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
 
 
@@ -202,19 +192,29 @@ def render_multi(
     halves = [(0, 0, split, size[1]), (split, 0, size[0], size[1])]
     animators = [FaceAnimator(picture, f.landmarks, bounds=b)
                  for f, b in zip((left_face, right_face), halves, strict=True)]
-    lives = [(blink_track(frames, media.FPS, rng), head_track(frames, media.FPS, rng, t[:, 0]))
-             for t in tracks]
+    _animate_still(picture, list(zip(animators, tracks, strict=True)), mix, out, rng, stages,
+                   progress)
+    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
+
+
+def _animate_still(picture: np.ndarray, faces: list[tuple[FaceAnimator, np.ndarray]],
+                   audio: np.ndarray, out: str | Path, rng: np.random.Generator, stages: _Stages,
+                   progress: Progress | None) -> None:
+    """Bring a still picture to life: each face speaks its shapes, blinks and sways (seeded)."""
+    frames = faces[0][1].shape[0]
+    lives = [(blink_track(frames, media.FPS, rng), head_track(frames, media.FPS, rng, shapes[:, 0]))
+             for _, shapes in faces]
     canvas = picture.copy()
 
     def draw(index: int) -> np.ndarray:
         with stages.stage("render"):
-            for animator, track, (blinks, poses) in zip(animators, tracks, lives, strict=True):
-                animator.render(picture, canvas, frame_shape(track, index), float(blinks[index]),
+            for (animator, shapes), (blinks, poses) in zip(faces, lives, strict=True):
+                animator.render(picture, canvas, frame_shape(shapes, index), float(blinks[index]),
                                 HeadPose(*poses[index]))
         return canvas
 
-    _encode(out, size, mix, frames, draw, stages, progress)
-    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
+    size = (picture.shape[1], picture.shape[0])
+    _encode(out, size, audio, frames, draw, stages, progress)
 
 
 def render_video(
