@@ -23,13 +23,15 @@ demo: install
 	$(BIN)/python -m services.demo_stack --out demo-out
 
 test: install
-	$(BIN)/ruff check services tests bench
-	$(BIN)/mypy services bench
+	$(BIN)/ruff check services proxy protos tests bench triton_models
+	$(BIN)/mypy services proxy protos bench
 	$(BIN)/pytest -q
 
 bench: install
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/triton.py
 
 train: install
 	$(BIN)/python -m services.engine.training.train --seed 0

@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="the whole stack in one process, on embedded defaults")
     dev.add_argument("--port", type=int, default=8080)
     dev.add_argument("--data-dir", type=Path, default=Path("data"))
+    dev.add_argument("--triton", action="store_true",
+                     help="start a Triton server on triton_models/ and run the models there "
+                          "(else LIPSYNC_TRITON_URL, else in-process)")
+
+    triton = commands.add_parser("triton", help="run a Triton Inference Server on triton_models/")
+    triton.add_argument("--port", type=int, default=0, help="gRPC port (default: a free one)")
+    triton.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
 
     serve = commands.add_parser("serve", help="run one service (configured by LIPSYNC_* variables)")
     serve.add_argument("service", choices=("proxy", "jobs", "inference"))
@@ -196,9 +203,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "dev":
             from services.dev import run_dev
+            from services.settings import Settings
 
-            run_dev(args.port, args.data_dir)
+            run_dev(args.port, args.data_dir, Settings.from_env().triton_url, start_triton=args.triton)
             return 0
+        if args.command == "triton":
+            from services.triton_server import serve_triton
+
+            return serve_triton(args.port, args.host)
         if args.command == "serve":
             return _serve(args.service)
         if args.command == "keys":

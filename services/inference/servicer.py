@@ -3,8 +3,9 @@
 The form is checked as the job service checks a submitted one; the inputs are fetched as a
 worker fetches them (same address policy and limits). Progress streams back while the engine
 renders, then the MP4 in 1 MiB chunks, the last one carrying execution time, timings and seed.
-The caller's input problems come back as INVALID_ARGUMENT with the engine's message. A caller
-that hangs up stops the render at its next progress report.
+The caller's input problems come back as INVALID_ARGUMENT with the engine's message, a model
+server that does not answer as UNAVAILABLE. A caller that hangs up stops the render at its next
+progress report.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from google.protobuf import struct_pb2
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc
 from services.engine.errors import InputError
-from services.engine.render import RenderResult, resolve_seed
+from services.engine.render import RenderResult, ShapeSource, model_shapes, resolve_seed
 from services.errors import InvalidArgument, ServiceError, to_rpc_status
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for
 from services.inference.progress import ProgressRelay
 from services.inference.rendering import render_form
+from services.inference.shapes import AsyncMouthModel, precompute
 from services.jobs.validation import validate
 from services.settings import Settings
 
@@ -68,9 +70,12 @@ def result_events(path: Path, execution_ms: int, timings: dict[str, float],
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
-    def __init__(self, settings: Settings) -> None:
+    """`model`: the model server to run the mouth model on; None runs it in-process."""
+
+    def __init__(self, settings: Settings, model: AsyncMouthModel | None = None) -> None:
         self.settings = settings
         self.limits = limits_for(settings)
+        self.model = model
 
     async def Render(self, request: inference_pb2.RenderRequest,
                      context: grpc.aio.ServicerContext) -> AsyncIterator[inference_pb2.RenderEvent]:
@@ -94,22 +99,28 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             fetch_started = time.perf_counter()
             paths = await fetch_inputs(form, self.settings, Path(tmp))
             download_ms = (time.perf_counter() - fetch_started) * 1000
+            inference_started = time.perf_counter()
+            shapes_from: ShapeSource = model_shapes
+            if self.model is not None:
+                shapes_from = await precompute(self.model, form, paths, self.limits)
+            inference_ms = (time.perf_counter() - inference_started) * 1000
             out = Path(tmp) / "output.mp4"
             seed = resolve_seed(form.seed)
             result: RenderResult | None = None
-            async for event in self._rendering(form, paths, out, seed):
+            async for event in self._rendering(form, paths, out, seed, shapes_from):
                 if isinstance(event, RenderResult):
                     result = event
                 else:
                     yield event
             assert result is not None
             timings = {"download": download_ms, **result.timings}
+            timings["inference"] = timings.get("inference", 0.0) + inference_ms
             execution_ms = round((time.monotonic() - started) * 1000)
             for message in result_events(out, execution_ms, timings, result.seed):
                 yield message
 
-    async def _rendering(self, form: RenderForm, paths: dict[str, Path], out: Path,
-                         seed: int) -> AsyncIterator[inference_pb2.RenderEvent | RenderResult]:
+    async def _rendering(self, form: RenderForm, paths: dict[str, Path], out: Path, seed: int,
+                         shapes_from: ShapeSource) -> AsyncIterator[inference_pb2.RenderEvent | RenderResult]:
         """Progress events while the engine renders in a thread, then its result."""
         events: asyncio.Queue[inference_pb2.RenderEvent | None] = asyncio.Queue()
         hung_up = threading.Event()
@@ -117,7 +128,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                               lambda fraction, stage: events.put_nowait(_progress(stage, fraction)),
                               should_stop=hung_up.is_set)
         rendering = asyncio.ensure_future(
-            asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay))
+            asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay, shapes_from))
         # Runs after every progress event the thread queued: they were scheduled before it.
         rendering.add_done_callback(lambda _: events.put_nowait(None))
         try:

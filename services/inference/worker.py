@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from services.inference.pipeline import JobPipeline
 from services.inference.progress import RenderAborted
+from services.inference.shapes import ModelServerUnavailable
 from services.settings import Settings
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore
@@ -64,6 +65,7 @@ class Worker:
             self._loop_ended.set()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.pipeline.close()
 
     async def stop(self, grace: float) -> None:
         """Take no more work; give running jobs `grace` seconds to finish, then abort them and
@@ -116,6 +118,8 @@ class Worker:
             log.info("job %s: %s", entry.job_id, outcome.value)
         except RenderAborted:
             log.info("job %s: stopped mid-render; left for another worker", entry.job_id)
+        except ModelServerUnavailable as exc:
+            log.warning("job %s: %s; left for another attempt", entry.job_id, exc.message)
         except Exception:
             # The store failed us (or worse): the entry stays pending and is taken over later.
             log.exception("job %s: left pending for another attempt", entry.job_id)

@@ -16,28 +16,12 @@ import torch
 from services.engine.features import N_MELS
 from services.engine.onnx_backend import DEFAULT_MODEL_PATH, OnnxBackend
 from services.engine.training.net import MouthNet
+from services.engine.training.triton_configs import write_configs
 
 REPO = Path(__file__).resolve().parents[3]
 WEIGHTS_DIR = REPO / "services" / "engine" / "weights"
 TOLERANCE = 1e-4
 MAX_BATCH = 32
-
-_CONFIG = """\
-# Written by services/engine/training/export.py. mel: log-mel frames at 100 fps (T a multiple of
-# 4); shapes: (open, width, round) per 25 fps frame; visemes: logits over services.engine.visemes.
-name: "mouth_shapes"
-platform: "onnxruntime_onnx"
-max_batch_size: {max_batch}
-input [
-  {{ name: "mel", data_type: TYPE_FP32, dims: [ -1, {n_mels} ] }}
-]
-output [
-  {{ name: "shapes", data_type: TYPE_FP32, dims: [ -1, 3 ] }},
-  {{ name: "visemes", data_type: TYPE_FP32, dims: [ -1, {n_visemes} ] }}
-]
-dynamic_batching {{ max_queue_delay_microseconds: 2000 }}
-instance_group [ {{ count: 1, kind: KIND_CPU }} ]
-"""
 
 
 def load(weights: Path) -> MouthNet:
@@ -49,7 +33,8 @@ def load(weights: Path) -> MouthNet:
 
 
 def export_onnx(model: MouthNet, path: Path = DEFAULT_MODEL_PATH) -> dict[str, object]:
-    """Write model.onnx (opset 17, dynamic batch and time) and config.pbtxt; check vs torch."""
+    """Write model.onnx (opset 17, dynamic batch and time) and the Triton configs (embedded and
+    production, see triton_configs.py); check vs torch."""
     model = model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
@@ -62,8 +47,7 @@ def export_onnx(model: MouthNet, path: Path = DEFAULT_MODEL_PATH) -> dict[str, o
             opset_version=17, dynamo=False,
         )
     n_visemes = int(model.visemes.out_channels)
-    config = _CONFIG.format(max_batch=MAX_BATCH, n_mels=N_MELS, n_visemes=n_visemes)
-    (path.parent.parent / "config.pbtxt").write_text(config)
+    write_configs(path, MAX_BATCH, N_MELS, n_visemes)
     max_diff = verify(model, path)
     return {"onnx": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),

@@ -1,0 +1,127 @@
+"""The mouth model on a Triton Inference Server over gRPC: the one module importing `tritonclient`.
+
+`TritonMouthModel.infer` answers as the engine's `InferenceBackend.infer` does, awaited on the
+event loop (`tritonclient.grpc.aio`). Each request carries up to `max_batch_size` windows; Triton's
+dynamic batcher merges requests from every worker into larger batches on its side.
+
+Failures split in two. A server that does not answer (UNAVAILABLE: down or restarting;
+DEADLINE_EXCEEDED: overloaded) is retried with growing pauses, then `ModelServerUnavailable` is
+raised, for the caller to try again later. A server that answers with an error (unknown model,
+wrong input) is a deployment problem that no retry mends: `ModelError` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+from tritonclient.grpc import InferInput, InferRequestedOutput
+from tritonclient.grpc.aio import InferenceServerClient
+from tritonclient.utils import InferenceServerException
+
+from services.engine.errors import ModelError
+from services.inference.shapes import ModelServerUnavailable
+
+log = logging.getLogger(__name__)
+
+MOUTH_MODEL = "mouth_shapes"  # triton_models/mouth_shapes
+RETRYABLE = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED",
+                       "StatusCode.RESOURCE_EXHAUSTED"})
+MAX_MESSAGE = 64 << 20  # 32 windows of mel frames are about 7 MB
+# A restarted server is noticed within seconds: gRPC's own reconnect backoff grows to 2 minutes.
+_CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.keepalive_time_ms", 30_000),
+]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Retries:
+    tries: int = 6
+    timeout: float = 10.0  # seconds per request
+    first_pause: float = 0.25  # doubled after each failed try (0.25 + 0.5 + ... ~ 8 s in all)
+    max_pause: float = 4.0
+
+
+@dataclass(frozen=True)
+class ModelStatistics:
+    inference_count: int  # windows inferred (batch elements)
+    execution_count: int  # model executions (batches run)
+
+
+class TritonMouthModel:
+    """mel [B, T, 64] -> (shapes [B, T/4, 3], viseme logits [B, T/4, V]) on Triton at `url`."""
+
+    def __init__(self, url: str, model: str = MOUTH_MODEL, retries: Retries | None = None) -> None:
+        self.url = url
+        self.model = model
+        self.retries = retries or Retries()
+        self._client: InferenceServerClient | None = None
+
+    def _connection(self) -> InferenceServerClient:
+        # Made on first use: a grpc.aio channel belongs to the event loop it was made on.
+        if self._client is None:
+            self._client = InferenceServerClient(self.url, channel_args=_CHANNEL_OPTIONS)
+        return self._client
+
+    async def infer(self, mel_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mel = np.ascontiguousarray(mel_batch, np.float32)
+        request = InferInput("mel", list(mel.shape), "FP32")
+        request.set_data_from_numpy(mel)
+        outputs = [InferRequestedOutput("shapes"), InferRequestedOutput("visemes")]
+        result = await self._call(lambda client: client.infer(
+            self.model, [request], outputs=outputs, client_timeout=self.retries.timeout))
+        shapes, visemes = result.as_numpy("shapes"), result.as_numpy("visemes")
+        if shapes is None or visemes is None:
+            raise ModelError(f"Triton's {self.model} answered without its outputs")
+        return shapes, visemes
+
+    async def ready(self, timeout: float = 2.0) -> bool:
+        """Is the server up with the model loaded? One quick look, no retries; never raises."""
+        try:
+            client = self._connection()
+            return bool(await client.is_server_ready(client_timeout=timeout)
+                        and await client.is_model_ready(self.model, client_timeout=timeout))
+        except InferenceServerException:
+            return False
+
+    async def statistics(self) -> ModelStatistics:
+        """Triton's own counters for the model since it was loaded."""
+        answer: dict[str, Any] = await self._call(
+            lambda client: client.get_inference_statistics(self.model, as_json=True,
+                                                           client_timeout=self.retries.timeout))
+        stats = answer.get("model_stats", [])
+        return ModelStatistics(sum(int(s.get("inference_count", 0)) for s in stats),
+                               sum(int(s.get("execution_count", 0)) for s in stats))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def _call(self, request: Callable[[InferenceServerClient], Awaitable[T]]) -> T:
+        pause = self.retries.first_pause
+        for attempt in range(1, self.retries.tries + 1):
+            try:
+                return await request(self._connection())
+            except InferenceServerException as exc:
+                if exc.status() not in RETRYABLE:
+                    raise ModelError(f"Triton refused the {self.model} request: {exc.message()}") from exc
+                last = exc
+            if attempt < self.retries.tries:
+                log.warning("Triton at %s: %s (try %d of %d); retrying in %.2f s", self.url,
+                            last.message(), attempt, self.retries.tries, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.retries.max_pause)
+        raise ModelServerUnavailable(
+            f"The model server (Triton at {self.url}) did not answer after {self.retries.tries} "
+            f"tries: {last.message()}")
