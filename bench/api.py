@@ -162,7 +162,10 @@ def main() -> int:
         key, job_id = asyncio.run(prepare(redis.url))
         jobs_port, proxy_port, bare_port = free_port(), free_port(), free_port()
         env = {"LIPSYNC_REDIS_URL": redis.url, "LIPSYNC_JOBS_ADDR": f"127.0.0.1:{jobs_port}",
-               "LIPSYNC_PROXY_PORT": str(proxy_port), "LIPSYNC_DATA_DIR": str(Path(tmp) / "data")}
+               "LIPSYNC_PROXY_PORT": str(proxy_port), "LIPSYNC_DATA_DIR": str(Path(tmp) / "data"),
+               # One key drives all the load: per-key budgets and the job cap off.
+               "LIPSYNC_RATE_LIMIT_SUBMIT_PER_MINUTE": "0", "LIPSYNC_RATE_LIMIT_READ_PER_MINUTE": "0",
+               "LIPSYNC_MAX_CONCURRENT_JOBS": "0"}
         lipsync = [sys.executable, "-m", "services.cli", "serve"]
         poll = http_request("GET", f"/api/v1/jobs/{job_id}", key)
         submit = http_request("POST", "/api/v1/lipsync-image", key, {"formState": {

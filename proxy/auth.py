@@ -16,6 +16,9 @@ from proxy.errors import ApiError
 
 MISSING = "Missing API key: send `Authorization: Bearer sk_...`"
 MALFORMED = "The Authorization header must read `Bearer sk_...`"
+# Keys are ~60 characters. A longer token is no key of ours, and forwarded as gRPC metadata it
+# could pass the channel's metadata size limit (a local RESOURCE_EXHAUSTED, not a 401).
+MAX_TOKEN_LENGTH = 256
 
 
 class ApiKeyUser(BaseUser):
@@ -38,7 +41,8 @@ def _bearer_token(header: str) -> str | None:
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     # gRPC metadata takes printable ASCII only; anything else is no key of ours anyway.
-    if scheme.lower() != "bearer" or not token or not (token.isascii() and token.isprintable()):
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH \
+            or not (token.isascii() and token.isprintable()):
         return None
     return token
 

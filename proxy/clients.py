@@ -10,11 +10,12 @@ from starlette.requests import Request
 
 from protos.lipsync.v1 import jobs_pb2, jobs_pb2_grpc
 from proxy.auth import api_key
-from proxy.errors import request_id_of
+from proxy.errors import bad_request, request_id_of
 
 JOB_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["JobService"]
-# Request headers passed on as metadata, for the job service to honour if it does.
-FORWARDED_HEADERS = ("idempotency-key",)
+# Request headers passed on as metadata (lower-cased), for the job service to honour if it does.
+FORWARDED_HEADERS = ("Idempotency-Key",)
+MAX_FORWARDED_LENGTH = 1024  # far below gRPC's metadata size limit; the service checks the rest
 CHANNEL_OPTIONS = (
     # Back within seconds of a job service restart (gRPC's default backoff grows to 2 minutes,
     # and every call fails fast with UNAVAILABLE meanwhile).
@@ -52,13 +53,18 @@ def job_stub(request: Request) -> jobs_pb2_grpc.JobServiceStub:
 
 def call_metadata(request: Request) -> tuple[tuple[str, str], ...]:
     """gRPC metadata for a call on the caller's behalf: their key, the request id, and the
-    forwarded headers (printable ASCII only, as gRPC metadata must be)."""
+    forwarded headers (printable ASCII only, as gRPC metadata must be: anything else is a 400,
+    not silently dropped, or a retry meant to be idempotent would make a second job)."""
     metadata = [("authorization", f"Bearer {api_key(request)}")]
     request_id = request_id_of(request)
     if request_id:
         metadata.append(("x-request-id", request_id))
     for name in FORWARDED_HEADERS:
         value = request.headers.get(name)
-        if value and value.isascii() and value.isprintable():
-            metadata.append((name, value))
+        if not value:
+            continue
+        if not (value.isascii() and value.isprintable()) or len(value) > MAX_FORWARDED_LENGTH:
+            raise bad_request(f"The {name} header must be printable ASCII, at most "
+                              f"{MAX_FORWARDED_LENGTH} characters", name)
+        metadata.append((name.lower(), value))
     return tuple(metadata)

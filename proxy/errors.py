@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -25,6 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from proxy.response_headers import passed_headers
 from services.errors import details_of
 
 log = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> ApiError:
     if http >= 500:
         message = _SERVER_SIDE_MESSAGES.get(http, "Internal error")
         field = None
-    headers = {}
+    headers = passed_headers(error.initial_metadata(), error.trailing_metadata())
     retry = _retry_after(status)
     if retry is not None:
         headers["Retry-After"] = retry
@@ -120,7 +122,8 @@ def _retry_after(status: status_pb2.Status | None) -> str | None:
         if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             info = error_details_pb2.RetryInfo()
             detail.Unpack(info)
-            return str(max(1, round(info.retry_delay.ToTimedelta().total_seconds())))
+            # Rounded up: a client waiting exactly this long must not be refused again.
+            return str(max(1, math.ceil(info.retry_delay.ToTimedelta().total_seconds())))
     return None
 
 

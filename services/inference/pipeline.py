@@ -37,10 +37,10 @@ from services.errors import Conflict, InsufficientCredits, NotFound
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for, output_seconds
 from services.inference.progress import ProgressRelay, RenderAborted
-from services.inference.rendering import render_form
+from services.inference.rendering import frame_generator, render_form, uses_generator
 from services.inference.shapes import AsyncMouthModel, ModelServerUnavailable, precompute, remote_model
 from services.settings import Settings
-from services.storage import LocalStorage
+from services.storage import storage_for
 from services.store.jobs import JobRecord, JobStore, Status
 
 log = logging.getLogger(__name__)
@@ -69,15 +69,17 @@ def model_server_down_message(attempts: int) -> str:
 
 
 class JobPipeline:
-    """`model`: where the mouth model runs; by default the settings' Triton, or in-process."""
+    """`model`: where the mouth model runs; by default the settings' Triton, or in-process.
+    The settings may also select an operator's generator for video and image forms."""
 
     def __init__(self, settings: Settings, jobs: JobStore, model: AsyncMouthModel | None = None) -> None:
         self.settings = settings
         self.jobs = jobs
-        self.storage = LocalStorage(settings.data_dir)
+        self.storage = storage_for(settings)
         self.limits = limits_for(settings)
         self._owns_model = model is None
         self.model = remote_model(settings) if model is None else model
+        self.generator = frame_generator(settings)
 
     async def close(self) -> None:
         if self._owns_model and self.model is not None:
@@ -145,12 +147,12 @@ class JobPipeline:
         # Ended elsewhere meanwhile. A canceled job keeps no output; a job another worker
         # completed keeps the (identical: same seed) file under the same key.
         if (await self.jobs.get(job.id)).status == Status.FAILED:
-            self.storage.path(key).unlink(missing_ok=True)
+            await asyncio.to_thread(self.storage.delete, key)
         return Outcome.SKIPPED
 
     async def _shapes(self, form: RenderForm, paths: dict[str, Path]) -> ShapeSource:
         """In-process, the render runs the model itself; with a model server, ask it now."""
-        if self.model is None:
+        if self.model is None or uses_generator(form, self.generator):
             return model_shapes
         return await precompute(self.model, form, paths, self.limits)
 
@@ -161,7 +163,7 @@ class JobPipeline:
                               should_stop=lambda: stopping.is_set() or watcher.ended)
         try:
             return await asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay,
-                                           shapes_from)
+                                           shapes_from, self.generator)
         except RenderAborted:
             if watcher.ended:
                 raise Conflict("The job ended while it was rendering") from None

@@ -1,18 +1,70 @@
-"""One call that renders any form with the engine (blocking: run it in a thread)."""
+"""One call that renders any form with the engine (blocking: run it in a thread), and the choice
+of renderer the settings make.
+
+`Settings.generator` "" keeps the built-in engine. "wav2lip" renders video and image forms with
+an operator-exported Wav2Lip-class generator (`lipsync export-generator`), in-process on ONNX
+Runtime or, with `Settings.triton_url`, on Triton. Two-person pictures stay on the built-in
+engine: the generator path tracks one face. Nothing here ships weights: a generator exported
+from random weights (as the tests do) renders noise in the mouth region.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from services.engine import media, render
+from services.engine.generators import wav2lip_render
+from services.engine.generators.backend import FrameGenerator
 from services.engine.render import Progress, RenderResult, ShapeSource
 from services.inference.forms import RenderForm
+from services.settings import Settings
+
+GENERATORS = ("", "wav2lip")
+GENERATOR_FORMS = ("lipsync-video", "lipsync-image")  # what a generator renders
+
+
+def frame_generator(settings: Settings) -> FrameGenerator | None:
+    """The generator the settings select, or None for the built-in engine.
+
+    One per process and configuration (a loaded model is large). An in-process model that is
+    missing raises `ModelError` here, so a misconfigured worker fails at start, not per job.
+    """
+    if settings.generator not in GENERATORS:
+        raise ValueError(f"LIPSYNC_GENERATOR must be one of {GENERATORS}, not {settings.generator!r}")
+    if not settings.generator:
+        return None
+    return _generator(settings.generator_model, settings.triton_url)
+
+
+@lru_cache(maxsize=4)
+def _generator(model: str, triton_url: str) -> FrameGenerator:
+    if triton_url:
+        from services.inference.backends.triton import TritonFrameGenerator
+
+        return TritonFrameGenerator(triton_url, model)
+    from services.engine.generators.backend import OnnxFrameGenerator
+
+    return OnnxFrameGenerator(model or None)
+
+
+def uses_generator(form: RenderForm, generator: FrameGenerator | None) -> bool:
+    """Does `generator` render this form (so the mouth-shape model is not needed)?"""
+    return generator is not None and form.model in GENERATOR_FORMS
 
 
 def render_form(form: RenderForm, paths: dict[str, Path], out: Path, seed: int,
                 limits: media.Limits, progress: Progress | None = None,
-                shapes_from: ShapeSource = render.model_shapes) -> RenderResult:
-    """`shapes_from`: the mouth shapes of each speech track; by default the model in-process."""
+                shapes_from: ShapeSource = render.model_shapes,
+                generator: FrameGenerator | None = None) -> RenderResult:
+    """`shapes_from`: the mouth shapes of each speech track; by default the model in-process.
+    `generator`: an operator's generator for video and image forms (see `frame_generator`)."""
+    if uses_generator(form, generator):
+        assert generator is not None
+        draw = wav2lip_render.render_video if form.model == "lipsync-video" else wav2lip_render.render_image
+        picture = paths["video"] if form.model == "lipsync-video" else paths["image"]
+        return draw(picture, paths["audio"], out, generator, resolution=form.resolution,
+                    mask_image=paths.get("mask_image"), seed=seed, progress=progress, limits=limits)
     if form.model == "lipsync-video":
         return render.render_video(paths["video"], paths["audio"], out, resolution=form.resolution,
                                    mask_image=paths.get("mask_image"), seed=seed, progress=progress,

@@ -28,7 +28,7 @@ from services.errors import InvalidArgument, ServiceError, to_rpc_status
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for
 from services.inference.progress import ProgressRelay
-from services.inference.rendering import render_form
+from services.inference.rendering import frame_generator, render_form, uses_generator
 from services.inference.shapes import AsyncMouthModel, precompute
 from services.jobs.validation import validate
 from services.settings import Settings
@@ -76,6 +76,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         self.settings = settings
         self.limits = limits_for(settings)
         self.model = model
+        self.generator = frame_generator(settings)
 
     async def Render(self, request: inference_pb2.RenderRequest,
                      context: grpc.aio.ServicerContext) -> AsyncIterator[inference_pb2.RenderEvent]:
@@ -101,7 +102,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             download_ms = (time.perf_counter() - fetch_started) * 1000
             inference_started = time.perf_counter()
             shapes_from: ShapeSource = model_shapes
-            if self.model is not None:
+            if self.model is not None and not uses_generator(form, self.generator):
                 shapes_from = await precompute(self.model, form, paths, self.limits)
             inference_ms = (time.perf_counter() - inference_started) * 1000
             out = Path(tmp) / "output.mp4"
@@ -128,7 +129,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                               lambda fraction, stage: events.put_nowait(_progress(stage, fraction)),
                               should_stop=hung_up.is_set)
         rendering = asyncio.ensure_future(
-            asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay, shapes_from))
+            asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay, shapes_from,
+                              self.generator))
         # Runs after every progress event the thread queued: they were scheduled before it.
         rendering.add_done_callback(lambda _: events.put_nowait(None))
         try:

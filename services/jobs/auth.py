@@ -8,7 +8,6 @@ import grpc
 
 from services.errors import PermissionDenied, Unauthenticated
 from services.settings import Settings
-from services.store.accounts import AccountStore
 
 
 def bearer_token(context: grpc.aio.ServicerContext) -> str:
@@ -20,11 +19,6 @@ def bearer_token(context: grpc.aio.ServicerContext) -> str:
                 raise Unauthenticated("The Authorization header must read `Bearer sk_...`")
             return token.strip()
     raise Unauthenticated("Missing API key: send `Authorization: Bearer sk_...`")
-
-
-async def caller_account(context: grpc.aio.ServicerContext, accounts: AccountStore) -> str:
-    account, _ = await accounts.authenticate(bearer_token(context))
-    return account
 
 
 def require_admin(context: grpc.aio.ServicerContext, settings: Settings) -> None:

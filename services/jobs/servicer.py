@@ -1,4 +1,9 @@
-"""JobService: submit, read, cancel, list and watch jobs; every read scoped to the caller."""
+"""JobService: submit, read, cancel, list and watch jobs; every read scoped to the caller.
+
+Every call is authenticated, then charged to the key's request budget (`limits.py`); submits
+honour the `idempotency-key` metadata (the proxy forwards the `Idempotency-Key` header) and the
+account's concurrent-jobs cap, both inside the store's one atomic submit step.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,20 @@ import grpc
 from protos.lipsync.v1 import jobs_pb2, jobs_pb2_grpc
 from services import billing
 from services.errors import Conflict, InvalidArgument, NotFound
-from services.jobs.auth import bearer_token, caller_account
+from services.jobs.auth import bearer_token
 from services.jobs.handlers import streaming, unary
+from services.jobs.limits import Budget, RequestBudgets
 from services.jobs.present import job_message
 from services.jobs.validation import validate
 from services.settings import Settings
 from services.store.accounts import AccountStore, check_key, parse_api_key
 from services.store.connection import RedisClient
+from services.store.idempotency import Fingerprint, fingerprint
 from services.store.jobs import JobRecord, JobStore, Status
 
 WATCH_POLL_SECONDS = 0.25
+IDEMPOTENCY_METADATA = "idempotency-key"
+REPLAYED_METADATA = "idempotent-replayed"  # the answer repeats an earlier submit's
 SubmitRequest = (jobs_pb2.SubmitLipsyncVideoRequest | jobs_pb2.SubmitLipsyncImageRequest
                  | jobs_pb2.SubmitLipsyncImageMultiRequest)
 
@@ -29,15 +38,28 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         self.settings = settings
         self.jobs = JobStore(redis)
         self.accounts = AccountStore(redis)
+        self.budgets = RequestBudgets(settings, redis)
+
+    async def _caller(self, context: grpc.aio.ServicerContext, budget: Budget) -> str:
+        """The caller's account, once its key is verified and the call charged to its budget."""
+        account, key_id = await self.accounts.authenticate(bearer_token(context))
+        await self.budgets.charge(context, key_id, budget)
+        return account
 
     async def _submit(self, model: str, request: SubmitRequest,
                       context: grpc.aio.ServicerContext) -> jobs_pb2.SubmitJobResponse:
-        account = await caller_account(context, self.accounts)
+        account = await self._caller(context, Budget.SUBMIT)
         valid = validate(model, request.webhook, request.HasField("form_state"), request.form_state,
                          self.settings)
-        job = await self.jobs.submit(account, model, valid.form, request.webhook, valid.resolution,
-                                     valid.seed, reserve=billing.minimum_cost(valid.resolution))
-        return jobs_pb2.SubmitJobResponse(id=job.id, status=job.status.value)
+        once = _idempotency(context, {"model": model, "webhook": request.webhook, "form": valid.form})
+        submitted = await self.jobs.submit_once(
+            account, model, valid.form, request.webhook, valid.resolution, valid.seed,
+            reserve=billing.minimum_cost(valid.resolution),
+            max_active=self.settings.max_concurrent_jobs, fingerprint=once)
+        if submitted.replayed:
+            context.set_trailing_metadata(((REPLAYED_METADATA, "true"),))
+        # The first answer said "processing"; a replay repeats that answer, whatever the job did since.
+        return jobs_pb2.SubmitJobResponse(id=submitted.job.id, status=Status.PROCESSING.value)
 
     @unary
     async def SubmitLipsyncVideo(self, request: jobs_pb2.SubmitLipsyncVideoRequest,
@@ -60,7 +82,8 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         token = bearer_token(context)
         key_id, _ = parse_api_key(token)
         job, key = await self.jobs.get_with_key(request.id, key_id)
-        account, _ = check_key(token, key)
+        account, key_id = check_key(token, key)
+        await self.budgets.charge(context, key_id, Budget.READ)
         if not job or job.get("account") != account:
             raise NotFound(f"No job {request.id[:64]}")
         return job_message(JobRecord.from_hash(job), self.settings)
@@ -68,7 +91,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     @unary
     async def CancelJob(self, request: jobs_pb2.CancelJobRequest,
                         context: grpc.aio.ServicerContext) -> jobs_pb2.Job:
-        account = await caller_account(context, self.accounts)
+        account = await self._caller(context, Budget.READ)
         job = await self.jobs.get(request.id, account)
         if job.status is not Status.PROCESSING or not await self.jobs.cancel(job):
             raise Conflict(f"The job has already {(await self.jobs.get(job.id)).status.value}")
@@ -77,7 +100,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     @unary
     async def ListJobs(self, request: jobs_pb2.ListJobsRequest,
                        context: grpc.aio.ServicerContext) -> jobs_pb2.ListJobsResponse:
-        account = await caller_account(context, self.accounts)
+        account = await self._caller(context, Budget.READ)
         limit = request.limit or 20
         if not 1 <= limit <= 100:
             raise InvalidArgument("limit must be between 1 and 100", field="limit")
@@ -87,7 +110,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     @streaming
     async def WatchJob(self, request: jobs_pb2.WatchJobRequest,
                        context: grpc.aio.ServicerContext) -> AsyncIterator[jobs_pb2.Job]:
-        account = await caller_account(context, self.accounts)
+        account = await self._caller(context, Budget.READ)
         last: tuple[str, float] | None = None
         while True:
             job = await self.jobs.get(request.id, account)
@@ -102,7 +125,14 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     @unary
     async def GetAccount(self, request: jobs_pb2.GetAccountRequest,
                          context: grpc.aio.ServicerContext) -> jobs_pb2.Account:
-        account = await caller_account(context, self.accounts)
+        account = await self._caller(context, Budget.READ)
         record = await self.accounts.account(account)
         return jobs_pb2.Account(id=account, credits=int(record.get("credits", 0)),
                                 name=record.get("name", ""))
+
+
+def _idempotency(context: grpc.aio.ServicerContext, request: dict[str, object]) -> Fingerprint | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == IDEMPOTENCY_METADATA:
+            return fingerprint(value.decode() if isinstance(value, bytes) else value, request)
+    return None

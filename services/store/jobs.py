@@ -2,8 +2,13 @@
 
 Every transition is one Lua script, so it is atomic and happens at most once: a job completed
 by one worker cannot then be failed by another that took it over, and credits move in the same
-step as the status. Submitting is one script too: credit check and reservation, the job record,
-the account's index and the queue entry, or nothing at all.
+step as the status. Submitting is one script too: the Idempotency-Key check, the credit check and
+reservation, the concurrent-jobs cap, the job record, the account's indexes and the queue entry,
+or nothing at all.
+
+The cap counts the account's processing jobs as a set (`keys.account_active`): submitting adds
+the job, ending it (the finish script, whatever ends it) removes it. A set rather than a counter,
+so an end that somehow ran twice cannot count a job off twice.
 
 Jobs run at least once: a worker that dies mid-job leaves its queue entry unacknowledged and
 another takes it over (see `queue.py`), so rendering must be (and is) idempotent.
@@ -18,9 +23,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from services.errors import Conflict, InsufficientCredits, NotFound
-from services.store import keys
+from services.errors import Conflict, IdempotencyConflict, InsufficientCredits, NotFound, TooManyJobs
+from services.store import idempotency, keys
 from services.store.connection import RedisClient
+from services.store.idempotency import Fingerprint
 
 
 class Status(StrEnum):
@@ -31,6 +37,7 @@ class Status(StrEnum):
 
 MODELS = ("lipsync-video", "lipsync-image", "lipsync-image-multi")
 CANCELED = "Job was canceled"
+BUSY_RETRY_SECONDS = 5.0  # a hint only: when a slot frees depends on the account's running jobs
 
 
 @dataclass
@@ -74,21 +81,36 @@ class JobRecord:
         )
 
 
-# KEYS: account, job, queue, account's jobs. ARGV: cost, created ms, then field/value pairs.
+# KEYS: account, job, queue, account's jobs, account's processing jobs, idempotency record.
+# ARGV: cost, created ms, most processing jobs (0: no cap), request hash ("": no idempotency
+# key), idempotency ttl s, then field/value pairs.
 _SUBMIT = """
+if ARGV[4] ~= '' then
+  local seen = redis.call('GET', KEYS[6])
+  if seen then
+    local hash, id = string.match(seen, '^(%x+) (.+)$')
+    if hash == ARGV[4] then return {'REPLAY', id} end
+    return {'MISMATCH', 0}
+  end
+end
 local credits = redis.call('HGET', KEYS[1], 'credits')
 if not credits then return {'NOACCOUNT', 0} end
 credits = tonumber(credits)
 local cost = tonumber(ARGV[1])
 if credits < cost then return {'INSUFFICIENT', credits} end
+local most = tonumber(ARGV[3])
+local active = redis.call('SCARD', KEYS[5])
+if most > 0 and active >= most then return {'BUSY', active} end
 redis.call('HINCRBY', KEYS[1], 'credits', -cost)
 local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('HSET', KEYS[2], 'reserved', cost)
 local id = redis.call('HGET', KEYS[2], 'id')
 redis.call('ZADD', KEYS[4], tonumber(ARGV[2]), id)
+redis.call('SADD', KEYS[5], id)
 redis.call('XADD', KEYS[3], '*', 'job', id)
+if ARGV[4] ~= '' then redis.call('SET', KEYS[6], ARGV[4] .. ' ' .. id, 'EX', tonumber(ARGV[5])) end
 return {'OK', credits - cost}
 """
 
@@ -105,8 +127,9 @@ redis.call('HSET', KEYS[1], 'reserved', tonumber(ARGV[1]))
 return {'OK', extra}
 """
 
-# KEYS: job, account, events. ARGV: status, finished s, then field/value pairs.
-# Completing charges what was reserved; failing refunds it. Only a processing job moves.
+# KEYS: job, account, events, account's processing jobs. ARGV: status, finished s, then
+# field/value pairs. Completing charges what was reserved; failing refunds it. Only a
+# processing job moves, and it leaves the account's processing set.
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
 local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
@@ -121,6 +144,7 @@ else
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reserved', 0, 'finished_at', ARGV[2])
 local id = redis.call('HGET', KEYS[1], 'id')
+redis.call('SREM', KEYS[4], id)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'job', id, 'status', ARGV[1])
 return 1
 """
@@ -134,8 +158,19 @@ class JobStore:
         self._finish = redis.register_script(_FINISH)
 
     async def submit(self, account: str, model: str, form: dict[str, Any], webhook: str,
-                     resolution: str, seed: int | None, reserve: int) -> JobRecord:
-        """Reserve `reserve` credits, record the job and queue it, atomically."""
+                     resolution: str, seed: int | None, reserve: int, *,
+                     max_active: int = 0) -> JobRecord:
+        """Reserve `reserve` credits, record the job and queue it, atomically. With
+        `max_active`, refuse (TooManyJobs) while the account has that many processing jobs."""
+        submitted = await self.submit_once(account, model, form, webhook, resolution, seed,
+                                           reserve, max_active=max_active, fingerprint=None)
+        return submitted.job
+
+    async def submit_once(self, account: str, model: str, form: dict[str, Any], webhook: str,
+                          resolution: str, seed: int | None, reserve: int, *, max_active: int,
+                          fingerprint: Fingerprint | None) -> Submitted:
+        """`submit`, honouring an Idempotency-Key: the same key and request again answer the
+        first job (`replayed`); the same key with another request is IdempotencyConflict."""
         job_id = str(uuid.uuid4())
         now = time.time()
         record = {"id": job_id, "account": account, "model": model, "status": Status.PROCESSING,
@@ -143,16 +178,31 @@ class JobStore:
                   "resolution": resolution, "seed": "" if seed is None else seed,
                   "created_at": now, "progress": 0, "attempts": 0}
         flat = [str(v) for pair in record.items() for v in pair]
+        idem_key = keys.idempotency(account, fingerprint.key_digest if fingerprint else "-")
         result = await self._submit(
-            keys=[keys.account(account), keys.job(job_id), keys.JOB_QUEUE, keys.account_jobs(account)],
-            args=[reserve, int(now * 1000), *flat])
-        outcome, balance = result[0], int(result[1])
+            keys=[keys.account(account), keys.job(job_id), keys.JOB_QUEUE, keys.account_jobs(account),
+                  keys.account_active(account), idem_key],
+            args=[reserve, int(now * 1000), max_active,
+                  fingerprint.request_hash if fingerprint else "", idempotency.TTL_SECONDS, *flat])
+        outcome = result[0]
+        if outcome == "REPLAY":
+            return Submitted(await self.get(str(result[1]), account), replayed=True)
+        if outcome == "MISMATCH":
+            raise IdempotencyConflict(
+                f"This {idempotency.HEADER} was already used for a different request; use a new "
+                "key for a new job (keys are kept 24 hours)", field=idempotency.HEADER)
         if outcome == "INSUFFICIENT":
             raise InsufficientCredits(
-                f"Not enough API credits: this job needs at least {reserve}, the account has {balance}")
+                f"Not enough API credits: this job needs at least {reserve}, the account has "
+                f"{int(result[1])}")
+        if outcome == "BUSY":
+            raise TooManyJobs(
+                f"This account already has {int(result[1])} jobs processing, the most it may run "
+                "at once; submit more when some have finished", retry_after=BUSY_RETRY_SECONDS)
         if outcome == "NOACCOUNT":
             raise NotFound("The account of this API key no longer exists")
-        return JobRecord.from_hash({k: str(v) for k, v in record.items()} | {"reserved": str(reserve)})
+        job = JobRecord.from_hash({k: str(v) for k, v in record.items()} | {"reserved": str(reserve)})
+        return Submitted(job, replayed=False)
 
     async def get(self, job_id: str, account: str | None = None) -> JobRecord:
         """The job; with `account`, only if it belongs to that account (else NotFound)."""
@@ -224,9 +274,16 @@ class JobStore:
 
     async def _end(self, job: JobRecord, status: Status, fields: dict[str, Any]) -> bool:
         flat = [str(v) for pair in fields.items() for v in pair]
-        done = await self._finish(keys=[keys.job(job.id), keys.account(job.account), keys.JOB_EVENTS],
+        done = await self._finish(keys=[keys.job(job.id), keys.account(job.account), keys.JOB_EVENTS,
+                                        keys.account_active(job.account)],
                                   args=[status.value, time.time(), *flat])
         return bool(done)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: JobRecord
+    replayed: bool  # an earlier submit with the same Idempotency-Key and request made `job`
 
 
 def _plausible_id(job_id: str) -> bool:

@@ -25,6 +25,11 @@ def account_jobs(account_id: str) -> str:
     return f"{PREFIX}:account:{account_id}:jobs"
 
 
+def account_active(account_id: str) -> str:
+    """set: the account's processing job ids (the concurrent-jobs cap counts them)."""
+    return f"{PREFIX}:account:{account_id}:active"
+
+
 def api_key(key_id: str) -> str:
     return f"{PREFIX}:key:{key_id}"
 
@@ -38,9 +43,11 @@ def webhook_attempts(delivery_id: str) -> str:
     return f"{PREFIX}:webhook:{delivery_id}:attempts"
 
 
-def idempotency(account_id: str, key: str) -> str:
-    return f"{PREFIX}:idem:{account_id}:{key}"
+def idempotency(account_id: str, key_digest: str) -> str:
+    """string: "<request hash> <job id>" of a submit made with an Idempotency-Key (24 h)."""
+    return f"{PREFIX}:idem:{account_id}:{key_digest}"
 
 
-def rate_limit(key_id: str, window: int) -> str:
-    return f"{PREFIX}:rate:{key_id}:{window}"
+def rate_limit(key_id: str, bucket: str) -> str:
+    """string: the theoretical arrival time (GCRA) of an API key's budget, e.g. "submit"."""
+    return f"{PREFIX}:rate:{key_id}:{bucket}"

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 KUBERNETES_VERSION = "1.30.0"
 CUSTOM_KINDS = {"ScaledObject"}  # KEDA's CRD: not in the core schemas, checked by hand below
-SETTINGS_READ = set(re.findall(r'"(LIPSYNC_[A-Z_]+)"', (ROOT / "services" / "settings.py").read_text()))
+SETTINGS_READ = set(re.findall(r'"(LIPSYNC_[A-Z0-9_]+)"', (ROOT / "services" / "settings.py").read_text()))
 
 
 def render(target: Path) -> list[dict[str, Any]]:
@@ -32,13 +32,14 @@ def render(target: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
-@pytest.fixture(scope="module", params=["overlays/dev", "overlays/prod", "base", "external-redis"])
+@pytest.fixture(scope="module", params=["overlays/dev", "overlays/prod", "base", "external-redis",
+                                        "s3-storage"])
 def objects(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    if request.param == "external-redis":
+    if request.param in ("external-redis", "s3-storage"):
         # The component on top of the base, as an operator would use it.
         folder = tmp_path_factory.mktemp("with-component")
         base = os.path.relpath(K8S / "base", folder)  # kustomize wants relative paths
-        component = os.path.relpath(K8S / "components" / "external-redis", folder)
+        component = os.path.relpath(K8S / "components" / request.param, folder)
         (folder / "kustomization.yaml").write_text(f"resources: [{base}]\ncomponents: [{component}]\n")
         return render(folder)
     return render(K8S / request.param)

@@ -68,4 +68,4 @@ def test_the_server_is_started_with_linked_backends_and_this_python(tmp_path: Pa
     env = server_environment({"PATH": "/usr/bin", "LD_LIBRARY_PATH": "/opt/lib"})
     assert env["PATH"].split(os.pathsep) == [sysconfig.get_path("scripts"), "/usr/bin"]
     assert env["LD_LIBRARY_PATH"].split(os.pathsep)[0] == sysconfig.get_config_var("LIBDIR")
-    assert model_names(TRITON_MODELS) == ["mouth_shapes"]
+    assert "mouth_shapes" in model_names(TRITON_MODELS)

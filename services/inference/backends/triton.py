@@ -1,8 +1,12 @@
-"""The mouth model on a Triton Inference Server over gRPC: the one module importing `tritonclient`.
+"""The models on a Triton Inference Server over gRPC: the one module importing `tritonclient`.
 
 `TritonMouthModel.infer` answers as the engine's `InferenceBackend.infer` does, awaited on the
 event loop (`tritonclient.grpc.aio`). Each request carries up to `max_batch_size` windows; Triton's
 dynamic batcher merges requests from every worker into larger batches on its side.
+
+`TritonFrameGenerator.generate` answers as the engine's `FrameGenerator.generate` does, for an
+operator-supplied generator (`lipsync export-generator`). It blocks (`tritonclient.grpc`): the
+render calls it from its own thread once per batch of frames, as it would call ONNX Runtime.
 
 Failures split in two. A server that does not answer (UNAVAILABLE: down or restarting;
 DEADLINE_EXCEEDED: overloaded) is retried with growing pauses, then `ModelServerUnavailable` is
@@ -14,16 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+from tritonclient.grpc import InferenceServerClient as BlockingClient
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
 from services.engine.errors import ModelError
+from services.engine.generators.backend import MODEL_NAME as GENERATOR_MODEL
 from services.inference.shapes import ModelServerUnavailable
 
 log = logging.getLogger(__name__)
@@ -121,6 +128,65 @@ class TritonMouthModel:
                 log.warning("Triton at %s: %s (try %d of %d); retrying in %.2f s", self.url,
                             last.message(), attempt, self.retries.tries, pause)
                 await asyncio.sleep(pause)
+                pause = min(pause * 2, self.retries.max_pause)
+        raise ModelServerUnavailable(
+            f"The model server (Triton at {self.url}) did not answer after {self.retries.tries} "
+            f"tries: {last.message()}")
+
+
+class TritonFrameGenerator:
+    """face [B, 6, 96, 96], mel [B, 1, 80, 16] -> frames [B, 3, 96, 96] on Triton at `url`.
+
+    Blocking, for the render thread; one client serves every thread (its calls are
+    thread-safe). Failures split as the mouth model's do: `ModelServerUnavailable` after the
+    retries when the server does not answer, `ModelError` at once when it refuses.
+    """
+
+    def __init__(self, url: str, model: str = GENERATOR_MODEL, retries: Retries | None = None) -> None:
+        self.url = url
+        self.model = model or GENERATOR_MODEL
+        self.retries = retries or Retries()
+        self._client = BlockingClient(url, channel_args=_CHANNEL_OPTIONS)
+
+    def generate(self, face: np.ndarray, mel: np.ndarray) -> np.ndarray:
+        inputs = []
+        for name, array in (("face", face), ("mel", mel)):
+            data = np.ascontiguousarray(array, np.float32)
+            tensor = InferInput(name, list(data.shape), "FP32")
+            tensor.set_data_from_numpy(data)
+            inputs.append(tensor)
+        result = self._call(lambda: self._client.infer(
+            self.model, inputs, outputs=[InferRequestedOutput("frames")],
+            client_timeout=self.retries.timeout))
+        frames = result.as_numpy("frames")
+        if frames is None:
+            raise ModelError(f"Triton's {self.model} answered without its frames")
+        return frames
+
+    def ready(self, timeout: float = 2.0) -> bool:
+        """Is the server up with the generator loaded? One quick look; never raises."""
+        try:
+            return bool(self._client.is_server_ready(client_timeout=timeout)
+                        and self._client.is_model_ready(self.model, client_timeout=timeout))
+        except InferenceServerException:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, request: Callable[[], T]) -> T:
+        pause = self.retries.first_pause
+        for attempt in range(1, self.retries.tries + 1):
+            try:
+                return request()
+            except InferenceServerException as exc:
+                if exc.status() not in RETRYABLE:
+                    raise ModelError(f"Triton refused the {self.model} request: {exc.message()}") from exc
+                last = exc
+            if attempt < self.retries.tries:
+                log.warning("Triton at %s: %s (try %d of %d); retrying in %.2f s", self.url,
+                            last.message(), attempt, self.retries.tries, pause)
+                time.sleep(pause)
                 pause = min(pause * 2, self.retries.max_pause)
         raise ModelServerUnavailable(
             f"The model server (Triton at {self.url}) did not answer after {self.retries.tries} "
