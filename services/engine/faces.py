@@ -1,147 +1,115 @@
-"""Faces for the renderer: find them (left to right), pick the ones to animate, track them.
+"""Face analysis for the renderer: find the face(s) to animate, follow them, measure the mouth.
 
-Detection (`face_detector`) finds boxes; the face mesh (`face_mesh`) gives 468 landmarks from a
-crop. In a video the crop comes from the previous frame's landmarks, so detection only runs
-again when the face is lost, and landmarks are smoothed over time with a One Euro filter:
-steady when the face is still, responsive when it moves.
+    faces = select_faces(image, count=1)            # raises NoFaceError / FaceTooSmall
+    tracker = FaceTracker(faces[0])                  # or MultiFaceTracker(faces)
+    for frame in frames: face = tracker.track(frame) # Face | None
+    mouth_opening(face.landmarks)
+
+Detection: BlazeFace short-range on the image and a tile pyramid (face_detector); landmarks: the
+468-point MediaPipe face mesh (face_mesh); tracking and smoothing (face_tracking).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
+import cv2
 import numpy as np
 
-from services.engine import face_detector, face_mesh
-from services.engine.errors import FaceTooSmall, NoFaceError
+from .errors import FaceTooSmall, NoFaceError
+from .face_analyzer import Face, FaceAnalyzer, as_rgb
+from .face_landmarks import interocular, mouth_opening, mouth_width
+from .face_mesh import Roi
+from .face_tracking import FaceTracker, MultiFaceTracker
+
+__all__ = [
+    "MIN_FACE_PX",
+    "MIN_PRESENCE",
+    "Face",
+    "FaceAnalyzer",
+    "FaceTracker",
+    "MultiFaceTracker",
+    "Roi",
+    "default_analyzer",
+    "detect",
+    "interocular",
+    "mouth_opening",
+    "mouth_width",
+    "select_faces",
+]
 
 MIN_FACE_PX = 48
 MIN_PRESENCE = 0.5
+# select_faces looks for faces down to this size, so a small face reads "too small", not "none".
+_SEARCH_FACE_PX = 32
+
+_DEFAULT: FaceAnalyzer | None = None
 
 
-@dataclass
-class Face:
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
-    landmarks: np.ndarray  # [468, 3] float32: x, y in pixels, z relative
-    score: float
-
-    @property
-    def size(self) -> float:
-        return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
-
-    @property
-    def center(self) -> tuple[float, float]:
-        return (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
+def default_analyzer() -> FaceAnalyzer:
+    """A shared analyzer (it holds no per-image state; models are per thread)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = FaceAnalyzer(min_presence=MIN_PRESENCE, min_face=MIN_FACE_PX)
+    return _DEFAULT
 
 
-def _face_from_landmarks(landmarks: np.ndarray, score: float) -> Face:
-    lo, hi = landmarks[:, :2].min(axis=0), landmarks[:, :2].max(axis=0)
-    return Face((float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])), landmarks, score)
+def detect(image_rgb: np.ndarray, min_face: int = MIN_FACE_PX) -> list[Face]:
+    """Every face with landmarks, left to right."""
+    return default_analyzer().detect(image_rgb, min_face=min_face)
 
 
-def detect(image: np.ndarray, min_face: int = MIN_FACE_PX) -> list[Face]:
-    """Every face with landmarks, ordered left to right."""
-    faces = []
-    for detection in face_detector.detect_faces(image, min_face=min_face):
-        landmarks, presence = face_mesh.run_mesh(image, face_mesh.roi_from_detection(detection))
-        if presence >= MIN_PRESENCE:
-            faces.append(_face_from_landmarks(landmarks, float(detection.score)))
-    return sorted(faces, key=lambda f: f.center[0])
+def _in_mask(faces: list[Face], mask: np.ndarray, height: int, width: int) -> list[Face]:
+    """Faces whose box centre falls on a white pixel of the mask."""
+    values: np.ndarray = np.asarray(mask)
+    if values.ndim == 3:
+        values = values.max(axis=2)
+    # White is 255 in a uint8 mask, 1.0 in a float one, True in a bool one.
+    half = 127 if values.dtype == np.uint8 else 0.5
+    allowed: np.ndarray = (values > half).astype(np.uint8)
+    if allowed.shape != (height, width):  # a mask drawn at another resolution
+        allowed = np.asarray(
+            cv2.resize(allowed, (width, height), interpolation=cv2.INTER_NEAREST)
+        )
+    kept = []
+    for face in faces:
+        x, y = (round(v) for v in face.center)
+        if 0 <= x < width and 0 <= y < height and allowed[y, x]:
+            kept.append(face)
+    return kept
 
 
-def select_faces(image: np.ndarray, count: int = 1, mask: np.ndarray | None = None,
-                 min_size: int = MIN_FACE_PX) -> list[Face]:
-    """The `count` faces to animate, left to right; the mask (white = allowed) picks among them.
+def _too_few(found: int, count: int) -> str:
+    have = f"Found {found} face{'' if found == 1 else 's'}"
+    need = "this needs two people side by side" if count == 2 else f"this needs {count} faces"
+    return f"{have}; {need}"
 
-    With more faces than needed, the largest are taken. Raises NoFaceError or FaceTooSmall with
-    a message for the person who sent the picture.
+
+def select_faces(
+    image_rgb: np.ndarray,
+    count: int = 1,
+    mask: np.ndarray | None = None,
+    min_size: int = MIN_FACE_PX,
+    analyzer: FaceAnalyzer | None = None,
+) -> list[Face]:
+    """The `count` largest faces (inside `mask`'s white area if given), left to right.
+
+    Raises NoFaceError when there are fewer than `count`, FaceTooSmall when a chosen face's box
+    is under `min_size` pixels on its longer side. Messages are for the person who sent the image.
     """
-    faces = detect(image, min_face=min(min_size, 32))
+    image = as_rgb(image_rgb)
+    height, width = image.shape[:2]
+    faces = (analyzer or default_analyzer()).detect(image, min_face=min(min_size, _SEARCH_FACE_PX))
     if mask is not None:
-        h, w = mask.shape[:2]
-        faces = [f for f in faces
-                 if mask[int(np.clip(f.center[1], 0, h - 1)), int(np.clip(f.center[0], 0, w - 1))]
-                 > 0.5]
+        faces = _in_mask(faces, mask, height, width)
+    where = "" if mask is None else " inside the mask"
     if not faces:
-        where = " inside the mask" if mask is not None else ""
         raise NoFaceError(f"No face found in the image{where}")
     if len(faces) < count:
-        raise NoFaceError(f"Found {len(faces)} face; this needs {_words(count)} people side by side")
-    chosen = sorted(sorted(faces, key=lambda f: -f.size)[:count], key=lambda f: f.center[0])
-    small = [f for f in chosen if f.size < min_size]
-    if small:
-        raise FaceTooSmall(f"The face is too small to animate ({small[0].size:.0f} px; "
-                           f"at least {min_size} px needed)")
-    return chosen
-
-
-def _words(count: int) -> str:
-    return {1: "one", 2: "two"}.get(count, str(count))
-
-
-class _OneEuro:
-    """One Euro filter over an array of coordinates (Casiez et al., 2012): the cut-off frequency
-    rises with speed, so slow jitter is removed without lagging fast motion."""
-
-    def __init__(self, rate: float, min_cutoff: float = 1.0, beta: float = 0.05,
-                 d_cutoff: float = 1.0) -> None:
-        self.rate, self.min_cutoff, self.beta, self.d_cutoff = rate, min_cutoff, beta, d_cutoff
-        self._x: np.ndarray | None = None
-        self._dx: np.ndarray | None = None
-
-    def _alpha(self, cutoff: np.ndarray | float) -> np.ndarray | float:
-        tau = 1.0 / (2 * math.pi * cutoff)
-        return 1.0 / (1.0 + tau * self.rate)
-
-    def __call__(self, x: np.ndarray, scale: float) -> np.ndarray:
-        if self._x is None or self._dx is None:
-            self._x, self._dx = x.copy(), np.zeros_like(x)
-            return x
-        # Speeds are measured in face sizes per second, so the filter behaves the same at any size.
-        dx = (x - self._x) * self.rate / scale
-        a_d = self._alpha(self.d_cutoff)
-        self._dx = self._dx + a_d * (dx - self._dx)
-        cutoff = self.min_cutoff + self.beta * np.abs(self._dx) * 100
-        a = self._alpha(cutoff)
-        self._x = self._x + a * (x - self._x)
-        return self._x
-
-
-class FaceTracker:
-    """Follows one face through the frames of a video."""
-
-    def __init__(self, first: Face, fps: float = 25.0) -> None:
-        self._face: Face | None = first
-        self._filter = _OneEuro(fps)
-
-    def track(self, frame: np.ndarray) -> Face | None:
-        """This frame's face (smoothed), or None when it cannot be found."""
-        landmarks = None
-        if self._face is not None:
-            roi = face_mesh.roi_from_landmarks(self._face.landmarks)
-            found, presence = face_mesh.run_mesh(frame, roi)
-            if presence >= MIN_PRESENCE:
-                landmarks = found
-        if landmarks is None:
-            landmarks = self._redetect(frame)
-            if landmarks is None:
-                self._face = None
-                return None
-        raw = _face_from_landmarks(landmarks, 1.0)
-        smooth = self._filter(landmarks.astype(np.float64), max(raw.size, 1.0))
-        # The next crop follows the smoothed landmarks: a crop that moves with the raw ones feeds
-        # their noise back into the next frame and the points shimmer on a still face. The crop
-        # is 1.5x the face, so the filter's small lag in fast motion costs nothing.
-        self._face = _face_from_landmarks(smooth.astype(np.float32), 1.0)
-        return self._face
-
-    def _redetect(self, frame: np.ndarray) -> np.ndarray | None:
-        faces = detect(frame)
-        if not faces:
-            return None
-        if self._face is None:
-            return faces[0].landmarks
-        cx, cy = self._face.center if self._face else (0.0, 0.0)
-        nearest = min(faces, key=lambda f: (f.center[0] - cx) ** 2 + (f.center[1] - cy) ** 2)
-        return nearest.landmarks
+        raise NoFaceError(_too_few(len(faces), count) + where)
+    chosen = sorted(faces, key=lambda f: -f.size)[:count]
+    for face in chosen:
+        if face.size < min_size:
+            raise FaceTooSmall(
+                f"The face is too small: {face.size:.0f} px across, at least {min_size} px "
+                "is needed (use a larger or closer-cropped picture)"
+            )
+    return sorted(chosen, key=lambda f: f.center[0])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from services.engine import face_detector, face_landmarks, face_mesh, media
+from services.engine import face_landmarks, face_mesh, faces, media
+from services.engine.errors import InputError
 from services.engine.visemes import Viseme
 
 
@@ -23,11 +24,13 @@ def measure_openings(video: str | Path, count: int = 1) -> np.ndarray:
     tracked: list[np.ndarray] | None = None
     for frame in media.iter_video_frames(video, (info.width, info.height), 1_000_000):
         if tracked is None:
-            found = sorted(face_detector.detect_faces(frame), key=lambda d: d.box[0] + d.box[2])
-            if len(found) < count:
+            # Detections confirmed by the mesh (the tile pass also yields weak false boxes).
+            try:
+                found = faces.select_faces(frame, count=count, min_size=16)
+            except InputError:
                 rows.append([np.nan] * count)
                 continue
-            rois = [face_mesh.roi_from_detection(d) for d in found[:count]]
+            rois = [face_mesh.roi_from_landmarks(f.landmarks) for f in found]
         else:
             rois = [face_mesh.roi_from_landmarks(lm) for lm in tracked]
         results = [face_mesh.run_mesh(frame, roi) for roi in rois]
