@@ -26,12 +26,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from proxy import files, health
+from proxy import files, health, metrics
 from proxy.auth import BearerTokenBackend
 from proxy.body_limit import BodyLimitMiddleware
 from proxy.clients import JOB_SERVICE, JobClients, job_stub, open_channel
 from proxy.errors import EXCEPTION_HANDLERS
 from proxy.http_rules import http_bindings
+from proxy.metrics import MetricsMiddleware
 from proxy.openapi import openapi_document
 from proxy.request_id import RequestIdMiddleware
 from proxy.transcoder import DEFAULT_DEADLINE, transcoded_routes
@@ -51,7 +52,7 @@ def create_app(settings: Settings, channel: grpc.aio.Channel | None = None,
                deadline: float = DEFAULT_DEADLINE) -> Starlette:
     bindings = http_bindings(JOB_SERVICE)
     document = openapi_document(
-        bindings, {**health.OPENAPI_PATHS, **files.OPENAPI_PATHS, **OPENAPI_PATHS},
+        bindings, {**health.OPENAPI_PATHS, **files.OPENAPI_PATHS, **metrics.OPENAPI_PATHS, **OPENAPI_PATHS},
         {**health.OPENAPI_SCHEMAS, **files.OPENAPI_SCHEMAS},
         title="lipsync", version=_version(), server_url=settings.public_url)
 
@@ -71,8 +72,9 @@ def create_app(settings: Settings, channel: grpc.aio.Channel | None = None,
 
     app = Starlette(
         routes=[*transcoded_routes(bindings, job_stub, deadline), *health.ROUTES, *files.ROUTES,
-                Route("/openapi.json", openapi, methods=["GET"])],
+                *metrics.ROUTES, Route("/openapi.json", openapi, methods=["GET"])],
         middleware=[
+            Middleware(MetricsMiddleware),
             Middleware(RequestIdMiddleware),
             Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes,
                        overrides={files.UPLOAD_PATH: settings.max_upload_bytes}),

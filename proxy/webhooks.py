@@ -39,6 +39,7 @@ from proxy.jsonmap import message_to_json_dict
 from proxy.signing import signature_headers
 from proxy.webhook_deliveries import AttemptRecord, Claim, DeliveryState, DeliveryStore
 from proxy.webhook_target import RefusedURL, UnresolvableHost, resolve_target
+from services import metrics
 from services.errors import NotFound
 from services.jobs.present import job_message
 from services.settings import Settings
@@ -272,6 +273,7 @@ class WebhookDispatcher:
         now = time.time()
         next_at = now + self.backoff[claim.attempt - 1] if state is DeliveryState.PENDING else None
         attempt = AttemptRecord(claim.attempt, started, duration_ms, status, error, result)
+        metrics.webhook_attempts.labels(result).inc()
         try:
             recorded = await self.store.record(claim, attempt, state, next_at, now)
         except RedisError as exc:  # the lease will lapse and the attempt be made again

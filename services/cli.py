@@ -179,13 +179,16 @@ def _export_generator(args: argparse.Namespace) -> int:
 
 
 def _serve(service: str) -> int:
-    import logging
-
+    from services import logs
+    from services.metrics import serve_metrics
     from services.serve import run_event_loop, run_services
     from services.settings import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run_event_loop(run_services(Settings.from_env(), [service]))
+    settings = Settings.from_env()
+    logs.configure(json_lines=settings.log_format == "json")
+    if service != "proxy":  # the proxy serves /metrics on its own port
+        serve_metrics(settings.metrics_port)
+    run_event_loop(run_services(settings, [service]))
     return 0
 
 

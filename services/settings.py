@@ -51,6 +51,8 @@ class Settings:
     max_upload_bytes: int = 200 << 20
     max_input_bytes: int = 512 << 20
     max_audio_seconds: float = 600.0
+    metrics_port: int = 0  # Prometheus /metrics of the gRPC-only processes (0: off)
+    log_format: str = "json"  # "json": one JSON object a line; "text": for people
     # S3-compatible object storage for outputs and uploads; empty bucket = the local data dir.
     s3_bucket: str = ""
     s3_endpoint_url: str = ""  # empty: AWS itself; else MinIO, Ceph, R2, ...
@@ -87,6 +89,8 @@ class Settings:
             worker_concurrency=int(env.get("LIPSYNC_WORKER_CONCURRENCY", "1")),
             max_attempts=int(env.get("LIPSYNC_MAX_ATTEMPTS", "3")),
             claim_idle_seconds=float(env.get("LIPSYNC_CLAIM_IDLE_SECONDS", "60")),
+            metrics_port=int(env.get("LIPSYNC_METRICS_PORT", "0")),
+            log_format=env.get("LIPSYNC_LOG_FORMAT", "json").strip().lower(),
             s3_bucket=env.get("LIPSYNC_S3_BUCKET", ""),
             s3_endpoint_url=env.get("LIPSYNC_S3_ENDPOINT_URL", ""),
             s3_region=env.get("LIPSYNC_S3_REGION", "us-east-1"),

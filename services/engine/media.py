@@ -18,6 +18,7 @@ import av.error
 import numpy as np
 
 from services.engine.errors import MediaError, MediaTooLarge
+from services.engine.image_header import HEAD_BYTES, declared_size
 
 FPS = 25
 OUTPUT_AUDIO_RATE = 48_000
@@ -68,6 +69,11 @@ def _check_dimensions(width: int, height: int, kind: str, limits: Limits) -> Non
 
 def load_image(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """Decode a PNG/JPEG/WebP (or any single picture FFmpeg reads) to RGB uint8 HxWx3."""
+    # The size the header claims first: FFmpeg reports none for a picture too large to allocate.
+    with open(path, "rb") as f:
+        declared = declared_size(f.read(HEAD_BYTES))
+    if declared is not None:
+        _check_dimensions(*declared, "image", limits)
     with _open(path, "image") as container:
         if not container.streams.video:
             raise MediaError("Invalid image file: it holds no picture")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from services import billing
+from services import billing, logs, metrics
 from services.engine.errors import InputError
 from services.engine.render import RenderResult, ShapeSource, model_shapes, resolve_seed
 from services.errors import Conflict, InsufficientCredits, NotFound
@@ -86,6 +86,29 @@ class JobPipeline:
             await self.model.close()
 
     async def run(self, job_id: str, stopping: threading.Event) -> Outcome:
+        """`attempt`, with the job's id on every log line and its end in the metrics."""
+        token = logs.job_id.set(job_id)
+        try:
+            outcome = await self.attempt(job_id, stopping)
+            if outcome in (Outcome.COMPLETED, Outcome.FAILED):
+                await self._record_end(job_id, outcome)
+            return outcome
+        finally:
+            logs.job_id.reset(token)
+
+    async def _record_end(self, job_id: str, outcome: Outcome) -> None:
+        job = await self.jobs.get(job_id)
+        metrics.jobs_finished.labels(job.model, outcome.value).inc()
+        if job.execution_ms is not None:
+            metrics.job_duration.labels(job.model, outcome.value).observe(job.execution_ms / 1000)
+        for stage, ms in (job.timings or {}).items() if outcome == Outcome.COMPLETED else ():
+            metrics.stage_duration.labels(stage).observe(ms / 1000)
+        if outcome == Outcome.COMPLETED:
+            log.info("job completed", extra={"model": job.model})
+        else:
+            log.info("job failed: %s", job.error)
+
+    async def attempt(self, job_id: str, stopping: threading.Event) -> Outcome:
         """Take the job one attempt further. Raises `RenderAborted` when `stopping` cut the
         render short, `RedisError` when the store is unreachable and `ModelServerUnavailable`
         when the model server is (before the last attempt): the job stays open."""

@@ -18,6 +18,7 @@ import time
 
 from redis.exceptions import RedisError
 
+from services import metrics
 from services.inference.pipeline import JobPipeline
 from services.inference.progress import RenderAborted
 from services.inference.shapes import ModelServerUnavailable
@@ -25,6 +26,8 @@ from services.settings import Settings
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore
 from services.store.queue import Entry, JobQueue
+
+DEPTH_EVERY_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class Worker:
         self._abort = threading.Event()  # read by render threads: stop at the next frame batch
         self._loop_ended = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._depth_reported = 0.0
         self._running = False
 
     @property
@@ -86,7 +90,18 @@ class Worker:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
 
+    async def _report_queue_depth(self) -> None:
+        """The queue's depth for the metrics (what workers scale on), every few seconds."""
+        now = time.monotonic()
+        if now - self._depth_reported < DEPTH_EVERY_SECONDS:
+            return
+        self._depth_reported = now
+        waiting, in_progress = await self.queue.depth()
+        metrics.queue_waiting.set(waiting)
+        metrics.queue_in_progress.set(in_progress)
+
     async def _fill_slots(self) -> None:
+        await self._report_queue_depth()
         free = self.settings.worker_concurrency - len(self._tasks)
         if free <= 0:
             await self._wait_for_a_slot()

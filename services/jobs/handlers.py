@@ -11,6 +11,7 @@ import grpc
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services import logs
 from services.errors import ServiceError, Unavailable, to_rpc_status
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,20 @@ def _translate(exc: Exception) -> ServiceError | None:
     return None
 
 
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    """The caller's request id (the proxy forwards its X-Request-Id), for the logs."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id":
+            return (value.decode() if isinstance(value, bytes) else value)[:128]
+    return ""
+
+
 def unary(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """Domain errors become their gRPC status; anything else is logged and INTERNAL."""
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        logs.request_id.set(_request_id(context))
         try:
             return await method(self, request, context)
         except Exception as exc:

@@ -8,12 +8,13 @@ account's concurrent-jobs cap, both inside the store's one atomic submit step.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import grpc
 
 from protos.lipsync.v1 import jobs_pb2, jobs_pb2_grpc
-from services import billing
+from services import billing, metrics
 from services.errors import Conflict, InvalidArgument, NotFound
 from services.jobs.auth import bearer_token
 from services.jobs.handlers import streaming, unary
@@ -26,6 +27,7 @@ from services.store.connection import RedisClient
 from services.store.idempotency import Fingerprint, fingerprint
 from services.store.jobs import JobRecord, JobStore, Status
 
+log = logging.getLogger(__name__)
 WATCH_POLL_SECONDS = 0.25
 IDEMPOTENCY_METADATA = "idempotency-key"
 REPLAYED_METADATA = "idempotent-replayed"  # the answer repeats an earlier submit's
@@ -58,6 +60,9 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             max_active=self.settings.max_concurrent_jobs, fingerprint=once)
         if submitted.replayed:
             context.set_trailing_metadata(((REPLAYED_METADATA, "true"),))
+        else:
+            metrics.jobs_submitted.labels(model).inc()
+            log.info("job submitted", extra={"job_id": submitted.job.id})
         # The first answer said "processing"; a replay repeats that answer, whatever the job did since.
         return jobs_pb2.SubmitJobResponse(id=submitted.job.id, status=Status.PROCESSING.value)
 

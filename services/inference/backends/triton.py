@@ -29,6 +29,7 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
+from services import metrics
 from services.engine.errors import ModelError
 from services.engine.generators.backend import MODEL_NAME as GENERATOR_MODEL
 from services.inference.shapes import ModelServerUnavailable
@@ -85,8 +86,14 @@ class TritonMouthModel:
         request = InferInput("mel", list(mel.shape), "FP32")
         request.set_data_from_numpy(mel)
         outputs = [InferRequestedOutput("shapes"), InferRequestedOutput("visemes")]
-        result = await self._call(lambda client: client.infer(
-            self.model, [request], outputs=outputs, client_timeout=self.retries.timeout))
+        started = time.perf_counter()
+        try:
+            result = await self._call(lambda client: client.infer(
+                self.model, [request], outputs=outputs, client_timeout=self.retries.timeout))
+        except Exception:
+            metrics.triton_failures.labels(self.model).inc()
+            raise
+        metrics.triton_latency.labels(self.model).observe(time.perf_counter() - started)
         shapes, visemes = result.as_numpy("shapes"), result.as_numpy("visemes")
         if shapes is None or visemes is None:
             raise ModelError(f"Triton's {self.model} answered without its outputs")

@@ -1,0 +1,60 @@
+"""Structured logs: one JSON object a line, carrying the request and job ids in play.
+
+The proxy takes (or makes) an `X-Request-Id` and passes it to the job service as gRPC metadata;
+the job service and the workers put the request and job ids in context, so every line logged
+while handling them says which request and which job it belongs to, from REST to the worker.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+job_id: contextvars.ContextVar[str] = contextvars.ContextVar("job_id", default="")
+
+
+_make_record = logging.getLogRecordFactory()
+
+
+def _record_with_context(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Stamp each record with the ids in context when it is made (it may be formatted later,
+    elsewhere). Own attribute names, so `extra={"job_id": ...}` still works."""
+    record = _make_record(*args, **kwargs)
+    record.ctx_request_id = request_id.get()
+    record.ctx_job_id = job_id.get()
+    return record
+
+
+logging.setLogRecordFactory(_record_with_context)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in ("request_id", "job_id"):
+            value = getattr(record, name, None) or getattr(record, f"ctx_{name}", "")
+            if value:
+                line[name] = value
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure(json_lines: bool = True, level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

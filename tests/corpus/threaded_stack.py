@@ -1,0 +1,74 @@
+"""The job service and the proxy app in one background thread with its own event loop, serving
+real HTTP on loopback, for synchronous tests (schemathesis drives `requests`).
+
+Unlike `ProcessStack`, the proxy runs without its webhook dispatcher and no worker runs: generated
+requests may name any host, and nothing here may ever look one up or connect to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from types import TracebackType
+
+import uvicorn
+
+from proxy.app import create_app
+from services.jobs.server import create_server
+from services.settings import Secret, Settings
+from services.store.connection import connect
+from services.store.redis_server import RedisServer, free_port
+
+
+class ThreadedStack:
+    def __init__(self, data_dir: Path) -> None:
+        self.redis = RedisServer(data_dir / "redis")
+        self.port = free_port()
+        self.data_dir = data_dir
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="threaded-stack", daemon=True)
+        self._uvicorn: uvicorn.Server | None = None
+        self._serving: asyncio.Future[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ThreadedStack:
+        self.redis.start()
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self.redis.stop()
+
+    async def _start(self) -> None:
+        settings = Settings(redis_url=self.redis.url, public_url=self.base_url, data_dir=self.data_dir,
+                            signing_key=Secret("threaded-stack"))
+        self._redis_client = connect(self.redis.url)
+        self._grpc, grpc_port = create_server("127.0.0.1:0", settings, self._redis_client)
+        await self._grpc.start()
+        settings = settings.with_(jobs_addr=f"127.0.0.1:{grpc_port}")
+        app = create_app(settings, redis=self._redis_client, run_webhooks=False)
+        self._uvicorn = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                      log_level="warning", lifespan="on"))
+        self._serving = asyncio.ensure_future(self._uvicorn.serve())
+        while not self._uvicorn.started:
+            if self._serving.done():
+                self._serving.result()  # raises why it could not start
+            await asyncio.sleep(0.02)
+
+    async def _stop(self) -> None:
+        if self._uvicorn is not None and self._serving is not None:
+            self._uvicorn.should_exit = True
+            await self._serving
+        await self._grpc.stop(None)
+        await self._redis_client.aclose()
