@@ -17,6 +17,7 @@ wrong input) is a deployment problem that no retry mends: `ModelError` at once.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -154,6 +155,9 @@ class TritonFrameGenerator:
         self.model = model or GENERATOR_MODEL
         self.retries = retries or Retries()
         self._client = BlockingClient(url, channel_args=_CHANNEL_OPTIONS)
+        # Generators live as long as the process; close the channel before the interpreter tears
+        # grpc down, or the client's own __del__ fails noisily at exit.
+        atexit.register(self.close)
 
     def generate(self, face: np.ndarray, mel: np.ndarray) -> np.ndarray:
         inputs = []
