@@ -2,7 +2,7 @@
 
 Two flavours, because the proxy is lenient in and exact out:
 - request: any field may be left out or `null` (the same thing); fields annotated
-  `(google.api.field_behavior) = REQUIRED` are listed as required;
+  `(google.api.field_behavior) = REQUIRED` are listed as required and may not be null;
 - response (`proxy.jsonmap`): every field is always there (unless it is in a real oneof), and
   fields with presence are `null` when unset; int64 values are JSON numbers.
 Keys are the fields' json names. Messages become `#/components/schemas/<name>` references.
@@ -87,7 +87,9 @@ class SchemaSet:
         required: list[str] = []
         for field in message.fields:
             value = self._field(field, flavour)
-            if flavour == "request" or _has_null(field):
+            # A request's null means "not given", so required request fields are never null.
+            if (flavour == "request" and not _is_required(field)) or \
+                    (flavour == "response" and _has_null(field)):
                 value = _nullable(value)
             properties[field.json_name] = value
             if (flavour == "response" and not _in_real_oneof(field)) or \
