@@ -90,8 +90,8 @@ def test_lipsync_triton_then_dev_on_it_then_a_rest_job(tmp_path: Path) -> None:
         finally:
             assert _stop(stack) == 0
         assert job["status"] == "completed", job["error"]
-        stats = triton_grpc.InferenceServerClient(address.group(1)).get_inference_statistics(
-            "mouth_shapes", as_json=True)
+        with triton_grpc.InferenceServerClient(address.group(1)) as triton_client:
+            stats = triton_client.get_inference_statistics("mouth_shapes", as_json=True)
         assert int(stats["model_stats"][0]["inference_count"]) >= 1
     finally:
         code = _stop(triton)
