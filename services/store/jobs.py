@@ -37,6 +37,9 @@ class Status(StrEnum):
 
 MODELS = ("lipsync-video", "lipsync-image", "lipsync-image-multi")
 CANCELED = "Job was canceled"
+# How long a finished job stays readable (its record, not its output file): then it expires, so
+# Redis does not grow with every job ever run.
+RETENTION_SECONDS = 30 * 24 * 3600
 BUSY_RETRY_SECONDS = 5.0  # a hint only: when a slot frees depends on the account's running jobs
 
 
@@ -127,14 +130,14 @@ redis.call('HSET', KEYS[1], 'reserved', tonumber(ARGV[1]))
 return {'OK', extra}
 """
 
-# KEYS: job, account, events, account's processing jobs. ARGV: status, finished s, then
-# field/value pairs. Completing charges what was reserved; failing refunds it. Only a
+# KEYS: job, account, events, account's processing jobs, account's job index. ARGV: status,
+# finished s, retention s, then field/value pairs. Completing charges what was reserved; failing refunds it. Only a
 # processing job moves, and it leaves the account's processing set.
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
 local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
 local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
 if ARGV[1] == 'completed' then
   redis.call('HSET', KEYS[1], 'credits', reserved, 'progress', 1)
@@ -145,14 +148,20 @@ end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reserved', 0, 'finished_at', ARGV[2])
 local id = redis.call('HGET', KEYS[1], 'id')
 redis.call('SREM', KEYS[4], id)
+-- Finished jobs are kept for the retention period, then expire; the account's index forgets
+-- jobs older than that.
+local retention = tonumber(ARGV[3])
+redis.call('EXPIRE', KEYS[1], retention)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. math.floor((tonumber(ARGV[2]) - retention) * 1000))
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'job', id, 'status', ARGV[1])
 return 1
 """
 
 
 class JobStore:
-    def __init__(self, redis: RedisClient) -> None:
+    def __init__(self, redis: RedisClient, retention_seconds: int = RETENTION_SECONDS) -> None:
         self.redis = redis
+        self.retention_seconds = retention_seconds
         self._submit = redis.register_script(_SUBMIT)
         self._settle = redis.register_script(_SETTLE)
         self._finish = redis.register_script(_FINISH)
@@ -275,8 +284,8 @@ class JobStore:
     async def _end(self, job: JobRecord, status: Status, fields: dict[str, Any]) -> bool:
         flat = [str(v) for pair in fields.items() for v in pair]
         done = await self._finish(keys=[keys.job(job.id), keys.account(job.account), keys.JOB_EVENTS,
-                                        keys.account_active(job.account)],
-                                  args=[status.value, time.time(), *flat])
+                                        keys.account_active(job.account), keys.account_jobs(job.account)],
+                                  args=[status.value, time.time(), self.retention_seconds, *flat])
         return bool(done)
 
 

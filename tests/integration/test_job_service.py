@@ -188,3 +188,17 @@ async def test_health_is_serving(stack: Stack) -> None:
     health = health_pb2_grpc.HealthStub(stack.channel)
     reply = await health.Check(health_pb2.HealthCheckRequest(service="lipsync.v1.JobService"))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_finished_jobs_expire_after_the_retention_period(stack: Stack) -> None:
+    reply = await stack.stub.SubmitLipsyncImage(image_request(), metadata=auth(stack.key))
+    store = JobStore(stack.redis, retention_seconds=3600)
+    assert await stack.redis.ttl(keys.job(reply.id)) == -1  # processing jobs never expire
+    await store.complete(await store.get(reply.id), f"outputs/{reply.id}.mp4", 10, {})
+    assert 3590 <= await stack.redis.ttl(keys.job(reply.id)) <= 3600
+    # An old entry in the account's index is forgotten when a later job finishes.
+    await stack.redis.zadd(keys.account_jobs(stack.account), {"old-job": 1000})
+    second = await stack.stub.SubmitLipsyncImage(image_request(), metadata=auth(stack.key))
+    await store.fail(await store.get(second.id), "Invalid audio format")
+    assert await stack.redis.zscore(keys.account_jobs(stack.account), "old-job") is None
+    assert await stack.redis.zscore(keys.account_jobs(stack.account), reply.id) is not None
