@@ -131,8 +131,8 @@ return {'OK', extra}
 """
 
 # KEYS: job, account, events, account's processing jobs, account's job index. ARGV: status,
-# finished s, retention s, then field/value pairs. Completing charges what was reserved; failing refunds it. Only a
-# processing job moves, and it leaves the account's processing set.
+# finished s, retention s, then field/value pairs. Completing charges what was reserved;
+# failing refunds it. Only a processing job moves, and it leaves the account's processing set.
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
 local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
