@@ -142,6 +142,13 @@ class TritonMouthModel:
             f"tries: {last.message()}")
 
 
+class _Closed:
+    """Stands in for a closed client: any use says so."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise ModelError("the Triton generator client has been closed")
+
+
 class TritonFrameGenerator:
     """face [B, 6, 96, 96], mel [B, 1, 80, 16] -> frames [B, 3, 96, 96] on Triton at `url`.
 
@@ -154,7 +161,7 @@ class TritonFrameGenerator:
         self.url = url
         self.model = model or GENERATOR_MODEL
         self.retries = retries or Retries()
-        self._client = BlockingClient(url, channel_args=_CHANNEL_OPTIONS)
+        self._client: Any = BlockingClient(url, channel_args=_CHANNEL_OPTIONS)
         # Generators live as long as the process; close the channel before the interpreter tears
         # grpc down, or the client's own __del__ fails noisily at exit.
         atexit.register(self.close)
@@ -183,7 +190,11 @@ class TritonFrameGenerator:
             return False
 
     def close(self) -> None:
-        self._client.close()
+        """Close the channel and let the client go now, while grpc is intact: its own __del__
+        closes again, which fails noisily once the interpreter is tearing modules down."""
+        if not isinstance(self._client, _Closed):
+            self._client.close()
+            self._client = _Closed()
 
     def _call(self, request: Callable[[], T]) -> T:
         pause = self.retries.first_pause
