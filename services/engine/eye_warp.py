@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.engine import face_landmarks as fl
+from services.engine.local_axes import LocalAxes
 
 LID_BAND = 0.22  # visible upper lid above the lashes, in half eye widths
 
@@ -31,20 +32,10 @@ class EyeFrame:
         a, b = pts[upper[0]], pts[upper[-1]]
         if a[0] > b[0]:
             a, b = b, a
-        center = (a + b) / 2
-        half = max(float(np.linalg.norm(b - a)) / 2, 1.0)
-        axis_s = (b - a) / (2 * half)
-        axis_t = np.array([-axis_s[1], axis_s[0]])
-
-        def local(indices: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-            rel = pts[list(indices)] - center
-            s, t = rel @ axis_s / half, rel @ axis_t / half
-            order = np.argsort(s)
-            return s[order], t[order]
-
-        us, ut = local(upper)
-        ls, lt = local(lower)
-        return cls(center, axis_s, axis_t, half, us, ut, ls, lt)
+        axes = LocalAxes.between(a, b)
+        us, ut = axes.curve(pts, upper)
+        ls, lt = axes.curve(pts, lower)
+        return cls(axes.center, axes.axis_s, axes.axis_t, axes.half, us, ut, ls, lt)
 
     def roi(self, image_size: tuple[int, int]) -> tuple[int, int, int, int]:
         r = 1.6 * self.half_width

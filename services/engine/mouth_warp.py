@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.engine import face_landmarks as fl
+from services.engine.local_axes import LocalAxes
 
 # Largest lip gap, in half mouth widths (an "aa" opens about 0.45 mouth widths).
 MAX_GAP = 0.85
@@ -52,30 +53,17 @@ class MouthFrame:
     @classmethod
     def from_landmarks(cls, landmarks: np.ndarray) -> MouthFrame:
         pts = landmarks[:, :2].astype(np.float64)
-        left, right = pts[fl.MOUTH_RIGHT], pts[fl.MOUTH_LEFT]
-        center = (left + right) / 2
-        span = right - left
-        half = float(np.linalg.norm(span)) / 2
-        half = max(half, 1.0)
-        axis_s = span / (2 * half)
-        axis_t = np.array([-axis_s[1], axis_s[0]])
-
-        def local(indices: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-            rel = pts[list(indices)] - center
-            s, t = rel @ axis_s / half, rel @ axis_t / half
-            order = np.argsort(s)
-            return s[order], t[order]
-
-        upper_s, upper_t = local(fl.INNER_LIP_UPPER)
-        lower_s, lower_t = local(fl.INNER_LIP_LOWER)
+        axes = LocalAxes.between(pts[fl.MOUTH_RIGHT], pts[fl.MOUTH_LEFT])
+        upper_s, upper_t = axes.curve(pts, fl.INNER_LIP_UPPER)
+        lower_s, lower_t = axes.curve(pts, fl.INNER_LIP_LOWER)
         # The lower inner lip never lies above the upper one.
         lower_t = np.maximum(lower_t, np.interp(lower_s, upper_s, upper_t))
-        _, (nose_t,) = local((fl.NOSE_TIP,))
-        _, (chin_t,) = local((fl.CHIN,))
-        oval_s, oval_t = local(fl.FACE_OVAL)
+        _, (nose_t,) = axes.curve(pts, (fl.NOSE_TIP,))
+        _, (chin_t,) = axes.curve(pts, (fl.CHIN,))
+        oval_s, oval_t = axes.curve(pts, fl.FACE_OVAL)
         below = oval_t > nose_t
         jaw_t, jaw_half = _jaw_profile(oval_s[below], oval_t[below])
-        return cls(center, axis_s, axis_t, half, upper_s, upper_t, lower_s, lower_t,
+        return cls(axes.center, axes.axis_s, axes.axis_t, axes.half, upper_s, upper_t, lower_s, lower_t,
                    float(nose_t), float(max(chin_t, 1.0)), jaw_t, jaw_half)
 
     def source_gap(self) -> float:

@@ -42,7 +42,7 @@ class RenderResult:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
 
 
-class _Stages:
+class StageTimer:
     """Times named stages in milliseconds."""
 
     def __init__(self) -> None:
@@ -125,7 +125,7 @@ def render_image(
     shapes_from: ShapeSource = model_shapes,
 ) -> RenderResult:
     """A still portrait becomes a talking head speaking `audio`."""
-    stages = _Stages()
+    stages = StageTimer()
     seed = resolve_seed(seed)
     rng = np.random.default_rng(seed)
     with stages.stage("decode"):
@@ -158,7 +158,7 @@ def render_multi(
     """Two people in one picture: the left one speaks `left_audio`, the right one `right_audio`."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}")
-    stages = _Stages()
+    stages = StageTimer()
     seed = resolve_seed(seed)
     rng = np.random.default_rng(seed)
     with stages.stage("decode"):
@@ -198,7 +198,7 @@ def render_multi(
 
 
 def _animate_still(picture: np.ndarray, faces: list[tuple[FaceAnimator, np.ndarray]],
-                   audio: np.ndarray, out: str | Path, rng: np.random.Generator, stages: _Stages,
+                   audio: np.ndarray, out: str | Path, rng: np.random.Generator, stages: StageTimer,
                    progress: Progress | None) -> None:
     """Bring a still picture to life: each face speaks its shapes, blinks and sways (seeded)."""
     frames = faces[0][1].shape[0]
@@ -214,7 +214,7 @@ def _animate_still(picture: np.ndarray, faces: list[tuple[FaceAnimator, np.ndarr
         return canvas
 
     size = (picture.shape[1], picture.shape[0])
-    _encode(out, size, audio, frames, draw, stages, progress)
+    encode_frames(out, size, audio, frames, draw, stages, progress)
 
 
 def render_video(
@@ -233,7 +233,7 @@ def render_video(
     The output is as long as the audio: a longer video is cut, a shorter one plays forwards
     then backwards (and so on) so it never jumps.
     """
-    stages = _Stages()
+    stages = StageTimer()
     seed = resolve_seed(seed)
     with stages.stage("decode"):
         info = media.probe_video(video, limits)
@@ -245,7 +245,7 @@ def render_video(
         shapes = shapes_from(speech, frames)
     with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
         may_loop = info.seconds is None or info.seconds * media.FPS < frames + 2
-        source = _LoopingSource(video, size, frames, Path(tmp) if may_loop else None, limits)
+        source = LoopingSource(video, size, frames, Path(tmp) if may_loop else None, limits)
         tracker: FaceTracker | None = None
         canvas = np.empty((size[1], size[0], 3), np.uint8)
         palettes: list[InteriorPalette] = []
@@ -275,11 +275,11 @@ def render_video(
                                  video=True).render(frame, canvas, frame_shape(shapes, index))
             return canvas
 
-        _encode(out, size, speech, frames, draw, stages, progress)
+        encode_frames(out, size, speech, frames, draw, stages, progress)
     return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
 
 
-class _LoopingSource:
+class LoopingSource:
     """Source frames in output order: straight through, then back and forth past the end.
 
     Frames are kept (in a file-backed array under `keep_in`) only when the video might be
@@ -341,8 +341,8 @@ class _LoopingSource:
                 self._last = (self._last[0], landmarks)
 
 
-def _encode(out: str | Path, size: tuple[int, int], audio: np.ndarray, frames: int,
-            draw: Callable[[int], np.ndarray], stages: _Stages, progress: Progress | None) -> None:
+def encode_frames(out: str | Path, size: tuple[int, int], audio: np.ndarray, frames: int,
+            draw: Callable[[int], np.ndarray], stages: StageTimer, progress: Progress | None) -> None:
     step = max(1, frames // 50)
     with media.Mp4Writer(out, size, audio=audio) as writer:
         for index in range(frames):

@@ -13,7 +13,6 @@ the operator's.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from services.engine.generators.backend import (
@@ -24,6 +23,7 @@ from services.engine.generators.backend import (
     MEL_STEPS,
     MODEL_NAME,
 )
+from services.engine.triton_repository import write_model
 
 # The Python-backend model serving the file in the embedded Triton (serving code, committed).
 SERVING_MODEL = Path(__file__).resolve().parents[3] / "triton_models" / MODEL_NAME / "1" / "model.py"
@@ -74,19 +74,4 @@ def generator_configs(name: str = MODEL_NAME, max_batch: int = MAX_BATCH) -> dic
 
 def write_configs(repository: Path, name: str = MODEL_NAME) -> list[Path]:
     """Both configs, the production link and `1/model.py` around `<repository>/<name>/1/model.onnx`."""
-    serving = repository / name / "1" / SERVING_MODEL.name
-    if serving.resolve() != SERVING_MODEL.resolve():
-        serving.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SERVING_MODEL, serving)
-    written = []
-    for relative, text in generator_configs(name).items():
-        path = repository / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        written.append(path)
-    link = repository / "production" / name / "1" / "model.onnx"
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.is_symlink():
-        link.unlink(missing_ok=True)
-        link.symlink_to(Path("../../..") / name / "1" / "model.onnx")
-    return written
+    return write_model(repository, name, generator_configs(name), SERVING_MODEL)

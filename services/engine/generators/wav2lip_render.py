@@ -32,11 +32,11 @@ from services.engine.generators.backend import FACE_SIZE, MAX_BATCH, FrameGenera
 # The built-in video render's frame source (plays a short video back and forth, remembers
 # landmarks), stage timer and encode loop, so both renders loop, time and report alike.
 from services.engine.render import (
+    LoopingSource,
     Progress,
     RenderResult,
-    _encode,
-    _LoopingSource,
-    _Stages,
+    StageTimer,
+    encode_frames,
     resolve_seed,
 )
 
@@ -149,7 +149,7 @@ class _Batches:
 
     def __init__(self, generator: FrameGenerator, windows: np.ndarray,
                  prepare: Callable[[int], _Frame], mask: np.ndarray | None,
-                 stages: _Stages) -> None:
+                 stages: StageTimer) -> None:
         self._generator, self._windows, self._prepare = generator, windows, prepare
         self._mask, self._stages = mask, stages
         self._ready: dict[int, np.ndarray] = {}
@@ -202,7 +202,7 @@ def render_video(video: str | Path, audio: str | Path, out: str | Path, generato
                  limits: media.Limits = media.DEFAULT_LIMITS) -> RenderResult:
     """Dub a video with the generator; as long as the audio (a short video plays back and
     forth, as in the built-in render). Frames where the face is lost pass unchanged."""
-    stages = _Stages()
+    stages = StageTimer()
     seed = resolve_seed(seed)  # recorded only: the generator is deterministic
     with stages.stage("decode"):
         info = media.probe_video(video, limits)
@@ -214,7 +214,7 @@ def render_video(video: str | Path, audio: str | Path, out: str | Path, generato
         windows = speech_windows(speech, frames)
     with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
         may_loop = info.seconds is None or info.seconds * media.FPS < frames + 2
-        source = _LoopingSource(video, size, frames, Path(tmp) if may_loop else None, limits)
+        source = LoopingSource(video, size, frames, Path(tmp) if may_loop else None, limits)
         trackers: list[FaceTracker] = []
 
         def prepare(index: int) -> _Frame:
@@ -235,7 +235,7 @@ def render_video(video: str | Path, audio: str | Path, out: str | Path, generato
             return _Frame(frame, _Face(square, cut(frame, square)))
 
         batches = _Batches(generator, windows, prepare, mask, stages)
-        _encode(out, size, speech, frames, batches.take, stages, progress)
+        encode_frames(out, size, speech, frames, batches.take, stages, progress)
     return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
 
 
@@ -244,7 +244,7 @@ def render_image(image: str | Path, audio: str | Path, out: str | Path, generato
                  seed: int | None = None, progress: Progress | None = None,
                  limits: media.Limits = media.DEFAULT_LIMITS) -> RenderResult:
     """A still portrait speaking `audio` through the generator (mouth region only)."""
-    stages = _Stages()
+    stages = StageTimer()
     seed = resolve_seed(seed)
     with stages.stage("decode"):
         source = media.load_image(image, limits)
@@ -261,5 +261,5 @@ def render_image(image: str | Path, audio: str | Path, out: str | Path, generato
     square = face_square(face.landmarks)
     still = _Frame(picture, _Face(square, cut(picture, square)))
     batches = _Batches(generator, windows, lambda _: still, mask, stages)
-    _encode(out, size, speech, frames, batches.take, stages, progress)
+    encode_frames(out, size, speech, frames, batches.take, stages, progress)
     return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)

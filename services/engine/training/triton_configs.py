@@ -10,8 +10,9 @@ One ONNX file, two servers:
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+
+from services.engine.triton_repository import write_model
 
 # The Python-backend model that serves the file in the embedded Triton (serving code, kept in
 # the repository; copied when exporting to another one).
@@ -60,21 +61,6 @@ def mouth_shapes_configs(max_batch: int, n_mels: int, n_visemes: int) -> dict[st
 
 
 def write_configs(onnx_path: Path, max_batch: int, n_mels: int, n_visemes: int) -> list[Path]:
-    """Both configs, the production link, and `1/model.py` if missing, for
-    `<repo>/mouth_shapes/1/model.onnx`."""
-    repository = onnx_path.resolve().parents[2]
-    serving = onnx_path.parent / SERVING_MODEL.name
-    if not serving.exists():
-        shutil.copyfile(SERVING_MODEL, serving)
-    written = []
-    for relative, text in mouth_shapes_configs(max_batch, n_mels, n_visemes).items():
-        path = repository / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        written.append(path)
-    link = repository / "production" / "mouth_shapes" / "1" / "model.onnx"
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.is_symlink():
-        link.unlink(missing_ok=True)
-        link.symlink_to(Path("../../../mouth_shapes/1") / onnx_path.name)
-    return written
+    """Both configs, the production link, and `1/model.py`, for `<repo>/mouth_shapes/1/model.onnx`."""
+    return write_model(onnx_path.resolve().parents[2], "mouth_shapes",
+                       mouth_shapes_configs(max_batch, n_mels, n_visemes), SERVING_MODEL, onnx_path.name)
