@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Collection
 from pathlib import Path
 
 from services.serve import run_services
@@ -20,11 +21,15 @@ from services.store.connection import connect
 from services.store.redis_server import RedisServer, free_port
 
 
-def dev_settings(data_dir: Path, port: int, redis_url: str, triton_url: str = "") -> Settings:
+def dev_settings(data_dir: Path, port: int, redis_url: str, triton_url: str = "",
+                 taken: Collection[int] = ()) -> Settings:
+    """`taken`: ports already handed out (the proxy's, Redis's) that must not be chosen again."""
+    jobs_port = free_port(avoid={port, *taken})
+    inference_port = free_port(avoid={port, jobs_port, *taken})
     return Settings(
         redis_url=redis_url,
-        jobs_addr=f"127.0.0.1:{free_port()}",
-        inference_addr=f"127.0.0.1:{free_port()}",
+        jobs_addr=f"127.0.0.1:{jobs_port}",
+        inference_addr=f"127.0.0.1:{inference_port}",
         public_url=f"http://127.0.0.1:{port}",
         data_dir=data_dir,
         triton_url=triton_url,
@@ -63,11 +68,11 @@ def run_dev(port: int, data_dir: Path, triton_url: str = "", start_triton: bool 
 
             (data_dir / "triton").mkdir(parents=True, exist_ok=True)
             log_file = data_dir / "triton" / "tritonserver.log"
-            triton = stack.enter_context(TritonServer(log_file=log_file))
+            triton = stack.enter_context(TritonServer(log_file=log_file, avoid_ports={port}))
             triton_url = triton.grpc_address
             triton_note = f"Triton at {triton_url} (started here; log in {log_file})"
-        redis_server = stack.enter_context(RedisServer(data_dir / "redis"))
-        settings = dev_settings(data_dir, port, redis_server.url, triton_url)
+        redis_server = stack.enter_context(RedisServer(data_dir / "redis", free_port(avoid={port})))
+        settings = dev_settings(data_dir, port, redis_server.url, triton_url, taken={redis_server.port})
 
         async def main() -> None:
             key = await _ready_key(redis_server.url)

@@ -37,11 +37,13 @@ class ProcessStack:
                  worker_nice: int = 0) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.logs = self.data_dir / "logs"
-        self.redis = RedisServer(self.data_dir / "redis")
-        self.proxy_port = free_port()
-        self.jobs_addr = f"127.0.0.1:{free_port()}"
+        # Every port is chosen before anything binds it, so each choice avoids the earlier ones.
+        self._ports: set[int] = set()
+        self.redis = RedisServer(self.data_dir / "redis", self._new_port())
+        self.proxy_port = self._new_port()
+        self.jobs_addr = f"127.0.0.1:{self._new_port()}"
         self.worker_names = [f"inference-{i}" for i in range(workers)]
-        self._inference_ports = {name: free_port() for name in self.worker_names}
+        self._inference_ports = {name: self._new_port() for name in self.worker_names}
         self._extra_env = dict(env or {})
         self.worker_nice = worker_nice  # CPU priority of the inference processes (nice -n)
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -69,7 +71,7 @@ class ProcessStack:
             "LIPSYNC_SIGNING_KEY": signing.read_text(),  # proxy and job service sign alike
             "LIPSYNC_PROXY_HOST": "127.0.0.1",
             "LIPSYNC_PROXY_PORT": str(self.proxy_port),
-            "LIPSYNC_INFERENCE_ADDR": f"127.0.0.1:{self._inference_ports.get(name, free_port())}",
+            "LIPSYNC_INFERENCE_ADDR": f"127.0.0.1:{self._inference_ports.get(name) or self._new_port()}",
         })
         env.update(self._extra_env)
         return env
@@ -131,10 +133,15 @@ class ProcessStack:
         self._processes[name] = process
         return process
 
+    def _new_port(self) -> int:
+        port = free_port(self._ports)
+        self._ports.add(port)
+        return port
+
     def add_worker(self) -> str:
         """One more inference process; returns its name."""
         name = f"inference-{len(self._inference_ports)}"
-        self._inference_ports[name] = free_port()
+        self._inference_ports[name] = self._new_port()
         self.worker_names.append(name)
         self.start_process(name)
         return name

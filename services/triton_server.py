@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -93,11 +94,11 @@ class TritonServer:
 
     def __init__(self, repository: Path = TRITON_MODELS, grpc_port: int = 0, http_port: int = 0,
                  metrics_port: int = 0, host: str = "127.0.0.1", log_file: Path | None = None,
-                 inherit_output: bool = False) -> None:
+                 inherit_output: bool = False, avoid_ports: Collection[int] = ()) -> None:
         self.repository = Path(repository).resolve()
-        self.grpc_port = grpc_port or free_port()
-        self.http_port = http_port or free_port()
-        self.metrics_port = metrics_port or free_port()
+        self.grpc_port = grpc_port or free_port(avoid_ports)
+        self.http_port = http_port or free_port({*avoid_ports, self.grpc_port})
+        self.metrics_port = metrics_port or free_port({*avoid_ports, self.grpc_port, self.http_port})
         self.host = host
         self.inherit_output = inherit_output  # `lipsync triton`: Triton logs to the terminal
         self._log_file = log_file

