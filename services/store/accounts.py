@@ -1,8 +1,11 @@
 """Accounts, their credits and their API keys.
 
-A key reads `sk_<key id>_<secret>`. Only the SHA-256 of the secret is stored (the secret is 32
-random bytes, so a plain hash is enough), compared in constant time. Each account also has a
-webhook signing secret (`whsec_...`, Standard Webhooks), shown when a key is created.
+A key reads `sk_<key id>_<secret>`: the id is hex and the secret base62 (43 letters and digits,
+about 256 bits), so a double click selects the whole key and the key splits at its two
+underscores. Keys made before base62 have `token_urlsafe` secrets (which may hold `-` and `_`);
+they keep working, since the secret is everything after the second underscore. Only the SHA-256
+of the secret is stored (a long random secret needs no slow hash), compared in constant time.
+Each account also has a webhook signing secret (`whsec_...`, Standard Webhooks), shown when a key is created.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import string
 import time
 from dataclasses import dataclass
 
@@ -34,6 +38,15 @@ class KeyInfo:
     account_id: str
     created_at: float
     revoked: bool
+
+
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+SECRET_LENGTH = 43  # 43 * log2(62) = 256.03 bits: as much as the 32 bytes of the old secrets
+
+
+def new_secret(length: int = SECRET_LENGTH) -> str:
+    """A random base62 secret: letters and digits only, so it copies with one double click."""
+    return "".join(secrets.choice(BASE62) for _ in range(length))
 
 
 def _hash(secret: str) -> str:
@@ -83,7 +96,7 @@ class AccountStore:
             await self.redis.hset(keys.account(account_id), mapping={
                 "credits": credits, "name": name, "webhook_secret": webhook_secret, "created_at": now})
         key_id = secrets.token_hex(6)
-        secret = secrets.token_urlsafe(32)
+        secret = new_secret()
         await self.redis.hset(keys.api_key(key_id), mapping={
             "hash": _hash(secret), "account": account_id, "name": name, "created_at": now,
             "revoked": 0})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import math
+import string
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -150,6 +153,34 @@ async def test_revoked_key_and_other_accounts(stack: Stack) -> None:
     code, _, _, message = await error_of(
         stack.stub.GetAccount(jobs_pb2.GetAccountRequest(), metadata=auth(other.api_key)))
     assert code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in message
+
+
+async def test_new_keys_are_letters_and_digits(stack: Stack) -> None:
+    """A new key's secret is base62 (one double click selects all of it) and as strong as the
+    old 32-byte secrets; the key splits at its two underscores."""
+    made = [await AccountStore(stack.redis).create_key(f"k{i}") for i in range(20)]
+    for new in made:
+        prefix, key_id, secret = new.api_key.split("_")
+        assert (prefix, key_id) == ("sk", new.key_id)
+        assert secret.isascii() and secret.isalnum() and len(secret) * math.log2(62) >= 256
+        await stack.stub.GetAccount(jobs_pb2.GetAccountRequest(), metadata=auth(new.api_key))
+    assert len({new.api_key for new in made}) == len(made)
+    assert set("".join(new.api_key.split("_")[2] for new in made)) > set(string.digits)
+
+
+async def test_keys_made_before_base62_keep_working(stack: Stack) -> None:
+    """A key from before (a `token_urlsafe` secret, `-` and `_` in it) still authenticates."""
+    key_id, secret = "0123456789ab", "Old_style-secret_" + "x" * 26  # 43 characters, like token_urlsafe(32)
+    await stack.redis.hset(keys.api_key(key_id), mapping={
+        "hash": hashlib.sha256(secret.encode()).hexdigest(), "account": stack.account,
+        "name": "old", "created_at": 0, "revoked": 0})
+    old = f"sk_{key_id}_{secret}"
+    assert await AccountStore(stack.redis).authenticate(old) == (stack.account, key_id)
+    reply = await stack.stub.GetAccount(jobs_pb2.GetAccountRequest(), metadata=auth(old))
+    assert reply.credits == 100
+    code, *_ = await error_of(stack.stub.GetAccount(jobs_pb2.GetAccountRequest(),
+                                                    metadata=auth(old.replace("-", "_"))))
+    assert code == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_short_of_credits_queues_nothing(stack: Stack) -> None:
