@@ -3,8 +3,10 @@
 `POST /api/v1/files` (extension): the body is the file's raw bytes (any Content-Type; the
 format is sniffed from the bytes). The caller's key is checked first (a `GetAccount` call), so
 nothing is read from an unknown caller. The body is streamed to a temporary file, never held
-in memory, up to `max_upload_bytes` (413 past it). The answer is `{"url": ...}`, a signed link
-valid for 24 hours, to put in `formState`; workers read such links straight from storage.
+in memory, up to `max_upload_bytes` (413 past it), then stored where outputs are: the data
+directory, or the S3 bucket when `LIPSYNC_S3_BUCKET` is set. The answer is `{"url": ...}`, a
+signed link (S3 presigned with a bucket) valid for 24 hours, to put in `formState`; workers read
+such links straight from storage.
 
 `GET /files/<key>?expires=..&sig=..`: the file, with its media type and HTTP range support,
 only for a genuine unexpired link. A genuine but expired link is 410 Gone; anything else
@@ -32,7 +34,7 @@ from proxy.response_headers import passed_headers
 from proxy.sniff import HEAD_BYTES, media_type, upload_extension
 from proxy.transcoder import DEFAULT_DEADLINE
 from services.settings import Settings
-from services.storage import LocalStorage, check_signature, signed_url, valid_key
+from services.storage import LocalStorage, check_signature, signed_url, storage_for, valid_key
 
 UPLOAD_PATH = "/api/v1/files"
 UPLOAD_LINK_TTL = 24 * 3600
@@ -50,8 +52,12 @@ async def upload(request: Request) -> Response:
                                          timeout=DEFAULT_DEADLINE)
     await check
     budget = passed_headers(await check.initial_metadata())  # the key's X-RateLimit-* headers
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=settings.uploads_dir, prefix=".incoming-") as spool:
+    # Spooled beside its final place on local storage (the store's copy stays on one disk), in
+    # the temporary directory when it goes to S3.
+    spool_dir = None if settings.s3_bucket else settings.uploads_dir
+    if spool_dir is not None:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=spool_dir, prefix=".incoming-") as spool:
         head, size = b"", 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -64,8 +70,8 @@ async def upload(request: Request) -> Response:
             raise bad_request("The request body is empty: send the file's bytes as the body")
         spool.flush()
         key = f"uploads/{secrets.token_hex(16)}.{upload_extension(head)}"
-        storage = LocalStorage(settings.data_dir)
-        await anyio.to_thread.run_sync(storage.put_file, key, Path(spool.name))
+        # The configured store: the data directory, or the S3 bucket its links point into.
+        await anyio.to_thread.run_sync(storage_for(settings).put_file, key, Path(spool.name))
     return JSONResponse({"url": signed_url(settings, key, ttl=UPLOAD_LINK_TTL)}, headers=budget)
 
 

@@ -16,10 +16,13 @@ import pytest
 from moto.server import ThreadedMotoServer
 from test_worker import Inputs, account, inputs, running, submit, wait_until_ended
 
+from proxy.app import create_app
 from services.jobs.present import job_message
+from services.jobs.server import create_server
 from services.object_storage import S3Storage
 from services.settings import Secret, Settings
 from services.storage import signed_url, storage_for
+from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
 from services.store.redis_server import free_port
 
@@ -104,3 +107,43 @@ async def test_uploads_in_s3_are_read_with_credentials(s3_settings: Settings, tm
     strict = s3_settings.with_(allow_private_urls=False)  # the loopback endpoint is private
     got = await fetch_input(url, tmp_path / "in" / "image", strict, "image")
     assert got.read_bytes() == face.read_bytes()
+
+
+async def test_an_upload_through_the_api_goes_to_the_bucket_and_a_job_uses_it(
+        redis: RedisClient, s3_settings: Settings, inputs: Inputs) -> None:
+    """`POST /api/v1/files` with S3 on: the bytes land in the bucket (none on the proxy's disk),
+    and a job given the answered links completes, its worker reading them from the bucket with
+    its credentials (it may not fetch the private S3 endpoint over HTTP)."""
+    jobs, port = create_server("127.0.0.1:0", s3_settings, redis)
+    await jobs.start()
+    proxy_settings = s3_settings.with_(jobs_addr=f"127.0.0.1:{port}")
+    app = create_app(proxy_settings)
+    key = await AccountStore(redis).create_key("uploads", credits=1000)
+    headers = {"Authorization": f"Bearer {key.api_key}"}
+    store = S3Storage(s3_settings)
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app), base_url="http://testserver") as api:
+            links = {}
+            for name in ("face.png", "speech.wav"):
+                reply = await api.post("/api/v1/files", content=(inputs.folder / name).read_bytes(),
+                                       headers=headers)
+                assert reply.status_code == 200, reply.text
+                links[name] = reply.json()["url"]
+                object_key = store.key_of(links[name])
+                assert object_key is not None and object_key.startswith("uploads/")
+                stored = store.client.get_object(Bucket=BUCKET, Key=object_key)["Body"].read()
+                assert stored == (inputs.folder / name).read_bytes()
+            assert not (Path(s3_settings.data_dir) / "uploads").exists()  # nothing on the proxy's disk
+            reply = await api.post("/api/v1/lipsync-image", headers=headers, json={
+                "formState": {"image": links["face.png"], "audio": links["speech.wav"]}})
+            assert reply.status_code == 200, reply.text
+            job_id = reply.json()["id"]
+            async with running(s3_settings.with_(allow_private_urls=False), redis):
+                done = await wait_until_ended(redis, job_id)
+            assert done.status == "completed", done.error
+            job = (await api.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
+        assert job["status"] == "completed"
+        assert job["output"].startswith(f"{s3_settings.s3_endpoint_url}/{BUCKET}/outputs/{job_id}.mp4?")
+    finally:
+        await jobs.stop(None)
