@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser("dev", help="the whole stack in one process, on embedded defaults")
     dev.add_argument("--port", type=int, default=8080)
-    dev.add_argument("--data-dir", type=Path, default=Path("data"))
+    dev.add_argument("--data-dir", type=Path, default=None,
+                     help="where Redis, outputs and uploads live (default: LIPSYNC_DATA_DIR, "
+                          "else ./data)")
     dev.add_argument("--triton", action="store_true",
                      help="start a Triton server on triton_models/ and run the models there "
                           "(else LIPSYNC_TRITON_URL, else in-process)")
@@ -248,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from services.dev import run_dev
             from services.settings import Settings
 
-            run_dev(args.port, args.data_dir, Settings.from_env().triton_url, start_triton=args.triton)
+            env = Settings.from_env()
+            # The flag wins over LIPSYNC_DATA_DIR, which wins over the default ./data.
+            run_dev(args.port, args.data_dir or env.data_dir, env.triton_url, start_triton=args.triton)
             return 0
         if args.command == "triton":
             from services.triton_server import serve_triton
