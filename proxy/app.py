@@ -5,13 +5,16 @@
 Routes: one per `google.api.http` binding of `JobService` (transcoded to gRPC), `/healthz`,
 `/readyz`, `/openapi.json`, `POST /api/v1/files` and `GET /files/{key}`. Middleware, outermost
 first: request id, body size caps, bearer-key parsing; errors are answered by the handlers in
-`proxy.errors`. The lifespan opens the gRPC channel to the job service (unless one is given)
-and runs the webhook dispatcher (unless `run_webhooks=False`), and closes both on shutdown.
+`proxy.errors`. The lifespan opens the gRPC channel to the job service (unless one is given) and
+closes it on shutdown.
+
+The proxy is the public edge: it talks gRPC to the job service and nothing else, never Redis
+(so it needs no Redis setting and holds no account's webhook secret). Webhooks are delivered by
+their own role, `lipsync serve webhooks` (`proxy/webhooks.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -37,7 +40,6 @@ from proxy.openapi import openapi_document
 from proxy.request_id import RequestIdMiddleware
 from proxy.transcoder import DEFAULT_DEADLINE, transcoded_routes
 from services.settings import Settings
-from services.store.connection import RedisClient, connect
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,7 @@ OPENAPI_PATHS: dict[str, Any] = {"/openapi.json": {"get": {
         "application/json": {"schema": {"type": "object"}}}}}}}}
 
 
-def create_app(settings: Settings, channel: grpc.aio.Channel | None = None,
-               redis: RedisClient | None = None, *, run_webhooks: bool = True,
+def create_app(settings: Settings, channel: grpc.aio.Channel | None = None, *,
                deadline: float = DEFAULT_DEADLINE) -> Starlette:
     bindings = http_bindings(JOB_SERVICE)
     document = openapi_document(
@@ -66,8 +67,6 @@ def create_app(settings: Settings, channel: grpc.aio.Channel | None = None,
                 own = open_channel(settings.jobs_addr)
                 stack.push_async_callback(own.close)
             app.state.clients = JobClients.over(channel or own)
-            if run_webhooks:
-                await _start_webhooks(stack, settings, redis)
             yield
 
     app = Starlette(
@@ -85,23 +84,6 @@ def create_app(settings: Settings, channel: grpc.aio.Channel | None = None,
     )
     app.state.settings = settings
     return app
-
-
-async def _start_webhooks(stack: contextlib.AsyncExitStack, settings: Settings,
-                          redis: RedisClient | None) -> None:
-    from proxy.webhooks import WebhookDispatcher  # here: apps without webhooks never import it
-
-    if redis is None:
-        redis = connect(settings.redis_url)
-        stack.push_async_callback(redis.aclose)
-    dispatcher = WebhookDispatcher(redis, settings)
-    task = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
-
-    async def stop() -> None:
-        await dispatcher.stop()
-        await asyncio.gather(task, return_exceptions=True)
-
-    stack.push_async_callback(stop)
 
 
 def _version() -> str:

@@ -1,6 +1,8 @@
 """The webhook dispatcher: finished jobs -> signed POSTs to their webhooks, retried with backoff.
 
-Two loops share one Redis, so any number of dispatchers (one per proxy replica) cooperate:
+It runs as its own role, `lipsync serve webhooks` (`services/serve.py`), never inside the
+public proxy: it reads Redis and every account's webhook secret, which the edge must not hold.
+Two loops share one Redis, so any number of dispatchers (one per replica) cooperate:
 
 - events: reads JOB_EVENTS in the WEBHOOK_GROUP consumer group. For a finished job with a
   webhook it writes the delivery (body = the public job object, exactly what GET
@@ -15,8 +17,7 @@ tried again after `backoff[n]` seconds; after `len(backoff) + 1` attempts the de
 A URL the server's rules refuse is never contacted: one `refused` attempt, and it fails.
 Delivery is at least once: receivers deduplicate on the `webhook-id` header.
 
-In an app: `task = asyncio.create_task(dispatcher.run())` on startup, `await dispatcher.stop()`
-on shutdown.
+Running one: `task = asyncio.create_task(dispatcher.run())`, then `await dispatcher.stop()`.
 """
 
 from __future__ import annotations

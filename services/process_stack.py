@@ -4,8 +4,9 @@
         stack.base_url, stack.redis_url, stack.jobs_addr, stack.pids()
 
 A redis-server (AOF, `RedisServer`), then `lipsync serve jobs`, `lipsync serve inference` (one
-process per worker) and `lipsync serve proxy`, each in its own process configured only by
-`LIPSYNC_*` variables, as a container would be. Every port is a free one on 127.0.0.1; each
+process per worker), `lipsync serve webhooks` and `lipsync serve proxy`, each in its own process
+configured only by `LIPSYNC_*` variables, as a container would be. The proxy is given no Redis
+setting at all, as in production. Every port is a free one on 127.0.0.1; each
 process logs to `<data_dir>/logs/<name>.log`. Any single process can be stopped, killed
 (SIGKILL) or started again on the same port, so tests can break the stack one part at a time.
 """
@@ -57,7 +58,7 @@ class ProcessStack:
         return self.redis.url
 
     def env(self, name: str) -> dict[str, str]:
-        """The environment of service process `name` ("jobs", "proxy", "inference-<i>")."""
+        """The environment of service process `name` ("jobs", "proxy", "webhooks", "inference-<i>")."""
         signing = self.data_dir / "signing.key"
         if not signing.exists():
             signing.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +75,8 @@ class ProcessStack:
             "LIPSYNC_INFERENCE_ADDR": f"127.0.0.1:{self._inference_ports.get(name) or self._new_port()}",
         })
         env.update(self._extra_env)
+        if name == "proxy":
+            del env["LIPSYNC_REDIS_URL"]  # the public edge talks gRPC only
         return env
 
     # -- the whole stack -------------------------------------------------------------------
@@ -86,6 +89,7 @@ class ProcessStack:
             wait_for_port(self.jobs_addr, ready_timeout)
             for name in self.worker_names:
                 self.start_process(name)
+            self.start_process("webhooks")
             self.start_process("proxy")
             self.wait_ready(ready_timeout)
         except BaseException:
@@ -94,8 +98,8 @@ class ProcessStack:
         return self
 
     def stop(self) -> None:
-        # The proxy first (no new work), then workers, the job service, Redis last.
-        for name in ["proxy", *self.worker_names, "jobs"]:
+        # The proxy first (no new work), then workers, webhooks, the job service, Redis last.
+        for name in ["proxy", *self.worker_names, "webhooks", "jobs"]:
             self.stop_process(name)
         for name in list(self._processes):
             self.stop_process(name)

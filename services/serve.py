@@ -1,7 +1,11 @@
 """Running the processes: each service until SIGTERM/SIGINT, then a graceful stop.
 
-`lipsync serve proxy|jobs|inference` run one each (production: one per container);
+`lipsync serve proxy|jobs|inference|webhooks` run one each (production: one per container);
 `lipsync dev` runs them all in one process on embedded defaults (see `dev.py`).
+
+Only the job service, the workers and the webhook role reach Redis. The proxy, the public edge,
+talks gRPC to the job service and nothing else: it needs no Redis setting and holds no
+account's webhook secret.
 """
 
 from __future__ import annotations
@@ -56,7 +60,27 @@ async def serve_inference(settings: Settings, stop: asyncio.Event) -> None:
     await run(settings, stop)
 
 
-SERVICES: dict[str, Service] = {"proxy": serve_proxy, "jobs": serve_jobs, "inference": serve_inference}
+async def serve_webhooks(settings: Settings, stop: asyncio.Event) -> None:
+    """The webhook dispatcher (`proxy/webhooks.py`): job events -> signed POSTs, until `stop`;
+    then attempts in flight finish (or are handed back to the next dispatcher)."""
+    from proxy.webhooks import WebhookDispatcher
+    from services.store.connection import connect
+
+    redis = connect(settings.redis_url)
+    dispatcher = WebhookDispatcher(redis, settings)
+    dispatching = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({dispatching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await dispatcher.stop()
+        await dispatching  # raises what ended it early, if anything did
+    finally:
+        stopping.cancel()
+        await redis.aclose()
+
+
+SERVICES: dict[str, Service] = {"proxy": serve_proxy, "jobs": serve_jobs, "inference": serve_inference,
+                                "webhooks": serve_webhooks}
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:

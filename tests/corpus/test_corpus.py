@@ -224,7 +224,7 @@ def test_still_healthy_after_the_corpus(corpus: Corpus, client: httpx.Client,
     """Runs last (pytest keeps file order): every process alive, ready, rendering, and no
     log line about an unexpected error."""
     stack = corpus.stack
-    assert set(stack.pids()) == {"redis", "jobs", "proxy", *stack.worker_names}
+    assert set(stack.pids()) == {"redis", "jobs", "webhooks", "proxy", *stack.worker_names}
     assert client.get("/readyz").status_code == 200
     (key,) = corpus.new_keys(1)
     uploads = {}
@@ -236,5 +236,6 @@ def test_still_healthy_after_the_corpus(corpus: Corpus, client: httpx.Client,
     video = client.get(job["output"])
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"
     for name, marker in (("proxy", "unhandled error"), ("jobs", "unexpected error"),
+                         ("webhooks", "unexpected error"),
                          *((worker, "unexpected error") for worker in stack.worker_names)):
         assert marker not in stack.log_tail(name, 100_000), stack.log_tail(name)

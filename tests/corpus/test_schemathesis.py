@@ -79,7 +79,7 @@ def served_document() -> dict[str, Any]:
     """What the proxy serves at /openapi.json (the last test checks the running one agrees).
     Read at import: schemathesis builds one test per operation when the module is collected."""
     async def fetch() -> dict[str, Any]:
-        app = create_app(Settings(), run_webhooks=False)  # no lifespan: nothing is started
+        app = create_app(Settings())  # no lifespan: nothing is started
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://doc") as c:
             document: dict[str, Any] = (await c.get("/openapi.json")).json()
             return document

@@ -1,7 +1,7 @@
 """The job service and the proxy app in one background thread with its own event loop, serving
 real HTTP on loopback, for synchronous tests (schemathesis drives `requests`).
 
-Unlike `ProcessStack`, the proxy runs without its webhook dispatcher and no worker runs: generated
+Unlike `ProcessStack`, neither the webhook role nor a worker runs: generated
 requests may name any host, and nothing here may ever look one up or connect to it.
 """
 
@@ -57,7 +57,7 @@ class ThreadedStack:
         self._grpc, grpc_port = create_server("127.0.0.1:0", settings, self._redis_client)
         await self._grpc.start()
         settings = settings.with_(jobs_addr=f"127.0.0.1:{grpc_port}")
-        app = create_app(settings, redis=self._redis_client, run_webhooks=False)
+        app = create_app(settings)
         self._uvicorn = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                       log_level="warning", lifespan="on"))
         self._serving = asyncio.ensure_future(self._uvicorn.serve())

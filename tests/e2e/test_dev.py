@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.demo_stack import wait_ready
 from services.store.redis_server import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
@@ -37,7 +37,13 @@ def dev(flags: list[str], env: dict[str, str], cwd: Path) -> Iterator[tuple[str,
         text = "".join(lines)
         key = next((w for w in text.split() if w.startswith("sk_")), None)
         assert key, text
-        yield f"http://127.0.0.1:{port}", key
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while not _ready(base):
+            assert process.poll() is None, text + process.stdout.read()
+            assert time.monotonic() < deadline, f"not ready within 60 s:\n{text}"
+            time.sleep(0.1)
+        yield base, key
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -47,9 +53,15 @@ def dev(flags: list[str], env: dict[str, str], cwd: Path) -> Iterator[tuple[str,
             process.wait()
 
 
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def _upload_lands_in(base: str, key: str, data_dir: Path) -> None:
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
-        wait_ready(client)
         reply = client.post("/api/v1/files", content=PNG)
         assert reply.status_code == 200, reply.text
     name = reply.json()["url"].split("/files/uploads/")[1].split("?")[0]

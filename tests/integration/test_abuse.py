@@ -99,7 +99,7 @@ async def rig(redis_server: RedisServer, redis: RedisClient, data_dir: Path,
     server, port = create_server("127.0.0.1:0", settings, redis)
     await server.start()
     settings = settings.with_(jobs_addr=f"127.0.0.1:{port}")
-    app = create_app(settings, redis=redis, run_webhooks=False)
+    app = create_app(settings)
     channel = grpc.aio.insecure_channel(settings.jobs_addr)
     try:
         async with app.router.lifespan_context(app), httpx.AsyncClient(

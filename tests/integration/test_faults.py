@@ -1,6 +1,6 @@
 """Faults, each on the production processes (`ProcessStack`: redis-server, `lipsync serve jobs`,
-`inference` and `proxy`, separate processes on loopback): workers SIGKILLed mid-job, Redis
-killed and restarted under load, the proxy restarted with webhooks pending.
+`inference`, `webhooks` and `proxy`, separate processes on loopback): workers SIGKILLed mid-job,
+Redis killed and restarted under load, the webhook role restarted with webhooks pending.
 
 What a client must see in every case: each accepted job ends, completes exactly once (one
 `completed` event, one charge) and its webhook arrives.
@@ -160,9 +160,9 @@ def test_redis_restart_under_load_loses_no_accepted_job(tmp_path: Path) -> None:
         stack.wait_ready(10)
 
 
-def test_proxy_restart_delivers_every_pending_webhook(tmp_path: Path) -> None:
-    """Deliveries waiting for a retry when the proxy stops, and jobs that end while no proxy runs,
-    are all delivered by the proxy started again."""
+def test_webhook_role_restart_delivers_every_pending_webhook(tmp_path: Path) -> None:
+    """Deliveries waiting for a retry when the webhook role stops, and jobs that end while none
+    runs, are all delivered by the webhook role started again."""
     env = {**NO_LIMITS, **LOCAL}
     inputs = make_inputs(tmp_path / "inputs", "Hello Bob.")
     with webhook_receiver() as receiver, ProcessStack(tmp_path / "stack", workers=1, env=env) as stack:
@@ -177,9 +177,9 @@ def test_proxy_restart_delivers_every_pending_webhook(tmp_path: Path) -> None:
             while len(receiver.requests) < 3:
                 assert time.monotonic() < deadline, "first attempts never came"
                 time.sleep(0.1)
-            stack.stop_process("proxy")
+            stack.stop_process("webhooks")
 
-            # While no proxy runs: internal callers submit over gRPC; the jobs end meanwhile.
+            # While no webhook role runs: internal callers submit over gRPC; the jobs end meanwhile.
             with grpc.insecure_channel(stack.jobs_addr) as channel:
                 stub = jobs_pb2_grpc.JobServiceStub(channel)
                 request = jobs_pb2.SubmitLipsyncImageRequest(
@@ -191,8 +191,7 @@ def test_proxy_restart_delivers_every_pending_webhook(tmp_path: Path) -> None:
             assert not receiver.delivered()
             receiver.status = 200
 
-            stack.start_process("proxy")
-            stack.wait_ready(60)
+            stack.start_process("webhooks")
             deadline = time.monotonic() + 60
             while len(receiver.delivered()) < 6:
                 assert time.monotonic() < deadline, f"delivered {sorted(receiver.delivered())}"

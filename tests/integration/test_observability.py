@@ -18,7 +18,7 @@ from services.store.redis_server import RedisServer
 
 @pytest.fixture
 async def stack(redis_server: RedisServer, redis: RedisClient, tmp_path: Path) -> AsyncIterator[Stack]:
-    async for s in _stack(redis_server, redis, tmp_path / "data", run_webhooks=False):
+    async for s in _stack(redis_server, redis, tmp_path / "data"):
         yield s
 
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from proxy.app import create_app
 from proxy.signing import verify
 from services.jobs.server import create_server
+from services.serve import serve_webhooks
 from services.settings import Secret, Settings
 from services.storage import signed_url
 from services.store import keys
@@ -69,12 +70,11 @@ class Stack:
 
 @pytest.fixture
 async def stack(redis_server: RedisServer, redis: RedisClient, tmp_path: Path) -> AsyncIterator[Stack]:
-    async for s in _stack(redis_server, redis, tmp_path / "data", run_webhooks=False):
+    async for s in _stack(redis_server, redis, tmp_path / "data"):
         yield s
 
 
-async def _stack(redis_server: RedisServer, redis: RedisClient, data_dir: Path,
-                 run_webhooks: bool) -> AsyncIterator[Stack]:
+async def _stack(redis_server: RedisServer, redis: RedisClient, data_dir: Path) -> AsyncIterator[Stack]:
     """The job service on a free loopback port and the proxy app (lifespan running) before it."""
     settings = Settings(redis_url=redis_server.url, public_url=BASE, data_dir=data_dir,
                         signing_key=Secret("test-signing-key"), max_body_bytes=4096,
@@ -82,7 +82,7 @@ async def _stack(redis_server: RedisServer, redis: RedisClient, data_dir: Path,
     server, port = create_server("127.0.0.1:0", settings, redis)
     await server.start()
     settings = settings.with_(jobs_addr=f"127.0.0.1:{port}")
-    app = create_app(settings, redis=redis, run_webhooks=run_webhooks)
+    app = create_app(settings)
     try:
         async with app.router.lifespan_context(app), httpx.AsyncClient(
                 transport=httpx.ASGITransport(app), base_url=BASE) as client:
@@ -294,7 +294,10 @@ async def test_webhook_flow(redis_server: RedisServer, redis: RedisClient, tmp_p
     receiver = uvicorn.Server(uvicorn.Config(receiver_app, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(receiver.serve())
     try:
-        async for stack in _stack(redis_server, redis, tmp_path / "data", run_webhooks=True):
+        async for stack in _stack(redis_server, redis, tmp_path / "data"):
+            # Webhooks are their own role (`lipsync serve webhooks`) beside the proxy.
+            stop = asyncio.Event()
+            webhooks = asyncio.create_task(serve_webhooks(stack.settings, stop))
             key = await stack.key()
             headers = {"Authorization": f"Bearer {key.api_key}"}
             job_id = await stack.submit(headers, webhook=f"http://127.0.0.1:{port}/webhooks/lipsync")
@@ -305,6 +308,8 @@ async def test_webhook_flow(redis_server: RedisServer, redis: RedisClient, tmp_p
             polled = (await stack.client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
             assert httpx.Response(200, content=body).json() == polled
             assert polled["status"] == "failed" and polled["error"] == "No face found in the image"
+            stop.set()
+            await webhooks
     finally:
         receiver.should_exit = True
         await serving
@@ -394,7 +399,7 @@ async def test_unexpected_error_is_a_generic_500(redis_server: RedisServer, redi
                                                  tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")  # uploads cannot be stored under a file: a server-side fault
-    async for stack in _stack(redis_server, redis, not_a_dir, run_webhooks=False):
+    async for stack in _stack(redis_server, redis, not_a_dir):
         client = httpx.AsyncClient(transport=httpx.ASGITransport(stack.app, raise_app_exceptions=False),
                                    base_url=BASE)
         async with client:

@@ -216,7 +216,7 @@ async def rest(redis_server: RedisServer, redis: RedisClient, tmp_path: Path) ->
     server, port = create_jobs_server("127.0.0.1:0", settings, redis)
     await server.start()
     settings = settings.with_(jobs_addr=f"127.0.0.1:{port}")
-    app = create_app(settings, redis=redis, run_webhooks=False)
+    app = create_app(settings)
     key = await AccountStore(redis).create_key("triton tests", CREDITS)
     try:
         async with app.router.lifespan_context(app), httpx.AsyncClient(
