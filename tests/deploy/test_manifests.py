@@ -102,6 +102,50 @@ def test_grpc_services_use_native_grpc_probes(objects: list[dict[str, Any]]) -> 
         assert "grpc" in container["livenessProbe"]
 
 
+def _settings_of(container: dict[str, Any], objects: list[dict[str, Any]]) -> set[str]:
+    """Every variable a container is given: its `env` and the keys of what `envFrom` names."""
+    sources = {(o["kind"], o["metadata"]["name"]): set(o.get("data", {})) | set(o.get("stringData", {}))
+               for o in objects if o["kind"] in ("ConfigMap", "Secret")}
+    names = {e["name"] for e in container.get("env", [])}
+    for source in container.get("envFrom", []):
+        for kind, ref in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+            if ref in source:
+                names |= sources[(kind, source[ref]["name"])]
+    return names
+
+
+def test_only_the_roles_that_need_it_get_redis(objects: list[dict[str, Any]]) -> None:
+    """The proxy (the public edge) gets no Redis setting; webhooks are their own role, with it."""
+    roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    (proxy,) = containers(roles["proxy"])
+    assert proxy["args"] == ["serve", "proxy"]
+    assert not {n for n in _settings_of(proxy, objects) if "REDIS" in n}
+    (webhooks,) = containers(roles["webhooks"])
+    assert webhooks["args"] == ["serve", "webhooks"]
+    for role in ("jobs", "inference", "webhooks"):
+        (container,) = containers(roles[role])
+        assert "LIPSYNC_REDIS_URL" in _settings_of(container, objects), role
+
+
+def _selects(peer: dict[str, Any], name: str) -> bool:
+    return peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name") == name
+
+
+def test_network_policies_keep_the_proxy_from_redis() -> None:
+    policies = {o["metadata"]["name"]: o["spec"] for o in render(K8S / "overlays" / "prod")
+                if o["kind"] == "NetworkPolicy"}
+    proxy_egress = policies["proxy"]["egress"]
+    assert not [rule for rule in proxy_egress if any(_selects(p, "redis") for p in rule["to"])]
+    assert not [rule for rule in proxy_egress
+                if any(port.get("port") == 6379 for port in rule.get("ports", []))]
+    # Redis's own door: only the job service, the workers and the webhook role.
+    (redis_in,) = policies["redis"]["ingress"]
+    allowed = {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in redis_in["from"]}
+    assert allowed == {"jobs", "inference", "webhooks"}
+    assert any(_selects(p, "redis") for rule in policies["webhooks"]["egress"] for p in rule["to"])
+    assert policies["webhooks"]["ingress"] == []
+
+
 def test_overlays_differ_as_documented() -> None:
     dev, prod = render(K8S / "overlays" / "dev"), render(K8S / "overlays" / "prod")
     dev_kinds = {(o["kind"], o["metadata"]["name"]) for o in dev}
