@@ -1,54 +1,80 @@
-"""Lip-sync quality, measured on the rendered videos.
+"""Lip-sync quality on held-out speech families, measured on the rendered videos.
 
-Held-out synthetic speech (voices, variants, rates and sentences never used in training) is
-rendered onto the sample portraits; then the output MP4 is decoded and the face mesh, run afresh
-on every frame with no smoothing, measures the lip gap. Against the phoneme-derived truth:
-- r: Pearson correlation of the measured opening with the true openness;
-- closure: share of p/b/m intervals in which the lips are measured shut at least once;
-- offset: the lag (frames, +-15) that maximises r; positive = video late.
-Controls in the same run: mouths driven by loudness, the model on another utterance's audio
-(shuffled), and the true phonemes themselves (the renderer's upper bound).
+Each family (`heldout_families.FAMILIES`: espeak-ng held-out voices, festival and flite voices,
+Japanese from Open JTalk, Arabic from espeak-ng, real recordings) is rendered onto the sample
+portraits; then the output MP4 is decoded and the face mesh, run afresh on every frame with no
+smoothing, measures the lip gap. Against the phoneme-derived truth:
+- closure: p/b/m intervals in which the lips are measured shut at least once (hits/total);
+- r: Pearson correlation of the measured opening with the true openness, the median of the
+  clips' and pooled over all frames of the family;
+- offset: the lag (frames, +-15) that maximises the pooled r; positive = video late.
+Controls in the same run, per family: mouths driven by loudness, the model on another clip's
+audio of the same family (shuffled), and the true phonemes themselves (the renderer's upper
+bound). A last row pools every family but espeak-ng (the synthesizer the model trains on).
 
-    .venv/bin/python bench/sync.py [--utterances 8] [--out bench-out/sync]
+    .venv/bin/python bench/sync.py [--utterances 3] [--families "flite,openjtalk mei"]
+                                   [--out bench-out/sync]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import subprocess
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from services.engine import features, media, render, samples, speech, visemes
+from services.engine import features, media, onnx_backend, render, samples, speech, visemes
 from services.engine.mouth_track import rest_shapes
 from services.engine.sync_measure import align_at_lag, closure_intervals, measure_openings, pearson
-from services.engine.training import data, metrics
+from services.engine.training import heldout_families, metrics
 
 MAX_LAG = 15
 CLOSED = 0.15  # rescaled opening below which the lips count as shut
+CONDITIONS = ("model", "loudness", "shuffled audio", "true phonemes")
+POOLED = "pooled: all but espeak"
 
 
 @dataclass
 class Clip:
+    family: str
+    voice: str
+    text: str
     utterance: speech.Utterance
     wav: Path
     truth_open: np.ndarray  # per frame
     truth_visemes: np.ndarray
-    frames: int
 
 
-def make_clips(n: int, folder: Path) -> list[Clip]:
+@dataclass
+class Measured:
+    """One condition's measured openings and the truth they are compared with, per clip."""
+
+    measured: list[np.ndarray] = field(default_factory=list)
+    truth: list[np.ndarray] = field(default_factory=list)
+    visemes: list[np.ndarray] = field(default_factory=list)
+
+    def extend(self, other: Measured) -> None:
+        self.measured += other.measured
+        self.truth += other.truth
+        self.visemes += other.visemes
+
+
+def make_clips(family: heldout_families.Family, n: int, folder: Path) -> list[Clip]:
     clips = []
-    for i, item in enumerate(data.heldout_utterances(n, seed=11)):
+    for i, item in enumerate(family.utterances(n)):
         utt = item.utterance
-        wav = folder / f"heldout_{i}.wav"
+        wav = folder / f"{family.name.replace(' ', '_')}_{i}.wav"
         speech.save_wav(wav, utt.audio, utt.sample_rate)
-        frames = max(1, round(utt.duration * media.FPS))
-        clips.append(Clip(utt, wav, visemes.openness_track(utt.phonemes, utt.duration),
-                          visemes.viseme_track(utt.phonemes, utt.duration), frames))
+        clips.append(Clip(family.name, item.voice, item.text, utt, wav,
+                          visemes.openness_track(utt.phonemes, utt.duration),
+                          visemes.viseme_track(utt.phonemes, utt.duration)))
     return clips
 
 
@@ -91,66 +117,170 @@ def calibrate(face: Path, wav: Path, folder: Path) -> tuple[float, float]:
     return levels[0], levels[1]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--utterances", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=Path("bench-out/sync"))
-    args = parser.parse_args()
-    folder: Path = args.out
-    folder.mkdir(parents=True, exist_ok=True)
-    faces = [samples.save_image(folder / "astronaut.png", samples.astronaut()),
-             samples.save_image(folder / "hopper.png", samples.grace_hopper())]
-    clips = make_clips(args.utterances, folder)
-    scales = [calibrate(face, clips[0].wav, folder) for face in faces]
-
+def run_family(clips: list[Clip], faces: list[Path], scales: list[tuple[float, float]],
+               folder: Path) -> dict[str, Measured]:
+    """Render and measure every condition on every clip of one family."""
     conditions: dict[str, Callable[[int], tuple[Path, render.ShapeSource]]] = {
         "model": lambda i: (clips[i].wav, render.model_shapes),
-        "true phonemes": lambda i: (clips[i].wav, truth_source(clips[i].utterance)),
         "loudness": lambda i: (clips[i].wav, loudness_source),
+        # Another clip of the same family: same voice and level, unrelated phonemes.
         "shuffled audio": lambda i: (clips[(i + 1) % len(clips)].wav, render.model_shapes),
+        "true phonemes": lambda i: (clips[i].wav, truth_source(clips[i].utterance)),
     }
-    results: dict[str, dict[str, list[np.ndarray]]] = {}
+    out: dict[str, Measured] = {}
     for name, make in conditions.items():
-        measured, truth, vis = [], [], []
+        res = Measured()
+        if name == "shuffled audio" and len(clips) < 2:
+            out[name] = res
+            continue
         for i, clip in enumerate(clips):
             wav, source = make(i)
-            video = folder / f"{name.replace(' ', '_')}_{i}.mp4"
+            video = folder / f"{clip.wav.stem}_{name.replace(' ', '_')}.mp4"
             render.render_image(faces[i % len(faces)], wav, video, seed=5, shapes_from=source)
             shut, wide = scales[i % len(faces)]
             m = (measure_openings(video)[:, 0] - shut) / max(wide - shut, 1e-6)
-            n = min(len(m), clip.frames)
-            measured.append(m[:n])
-            truth.append(clip.truth_open[:n])
-            vis.append(clip.truth_visemes[:n])
-        results[name] = {"measured": measured, "truth": truth, "visemes": vis}
-
-    ranges = ", ".join(f"{a:.3f}-{b:.3f}" for a, b in scales)
-    print(f"held-out utterances: {len(clips)}, on {len(faces)} faces; each face's measured opening "
-          f"rescaled so its shut lips read 0 and its widest 1 ({ranges});")
-    print(f"lips counted shut below {CLOSED:.2f} on that scale\n")
-    summary = {name: summarise(res) for name, res in results.items()}
-    upper_r = summary["true phonemes"][0]
-    print(f"{'condition':<16} {'r':>6} {'r/upper':>8} {'closure':>8} {'offset':>7} {'r@offset':>9}")
-    for name, (r, closure, best, r_best) in summary.items():
-        print(f"{name:<16} {r:6.3f} {r / upper_r:8.2f} {closure:8.2f} {best:7d} {r_best:9.3f}")
-    return 0
+            n = min(len(m), len(clip.truth_open))
+            res.measured.append(m[:n])
+            res.truth.append(clip.truth_open[:n])
+            res.visemes.append(clip.truth_visemes[:n])
+        out[name] = res
+    return out
 
 
-def summarise(res: dict[str, list[np.ndarray]]) -> tuple[float, float, int, float]:
-    """(r over all frames, closure recall, best lag, r at that lag) for one condition."""
-    measured, truth = res["measured"], res["truth"]
+@dataclass
+class Summary:
+    closure_hits: int
+    closure_total: int
+    r_median: float  # of the clips' r at lag 0
+    r_pooled: float  # all frames, lag 0
+    best_lag: int
+    r_at_best: float
+
+    @property
+    def closure(self) -> float:
+        return self.closure_hits / self.closure_total if self.closure_total else float("nan")
+
+
+def merged(parts: list[Measured]) -> Measured:
+    out = Measured()
+    for part in parts:
+        out.extend(part)
+    return out
+
+
+def summarise(res: Measured) -> Summary:
+    if not res.measured:
+        nan = float("nan")
+        return Summary(0, 0, nan, nan, 0, nan)
 
     def pooled(lag: int) -> float:
-        pairs = [align_at_lag(m, t, lag) for m, t in zip(measured, truth, strict=True)]
+        pairs = [align_at_lag(m, t, lag) for m, t in zip(res.measured, res.truth, strict=True)]
         return pearson(np.concatenate([m for m, _ in pairs]), np.concatenate([t for _, t in pairs]))
 
     hits = total = 0
-    for m, v in zip(measured, res["visemes"], strict=True):
+    for m, v in zip(res.measured, res.visemes, strict=True):
         h, n = closure_intervals(m, v, CLOSED)
         hits, total = hits + h, total + n
     lags = {lag: pooled(lag) for lag in range(-MAX_LAG, MAX_LAG + 1)}
     best = max(lags, key=lambda k: -np.inf if np.isnan(lags[k]) else lags[k])
-    return lags[0], hits / max(total, 1), best, lags[best]
+    per_clip = [pearson(m, t) for m, t in zip(res.measured, res.truth, strict=True)]
+    return Summary(hits, total, float(np.nanmedian(per_clip)), lags[0], best, lags[best])
+
+
+def model_identity() -> str:
+    """Which weights were measured: the ONNX file's hash and the commit that last changed it."""
+    path = onnx_backend.DEFAULT_MODEL_PATH
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    try:
+        log = subprocess.run(["git", "log", "-1", "--format=%h %cs", "--", str(path)],
+                             capture_output=True, text=True, cwd=path.parent, check=False)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", str(path)],
+                               capture_output=True, text=True, cwd=path.parent, check=False)
+        commit = log.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
+    except OSError:
+        commit = "unknown"
+    return f"{path.name} sha256 {digest}, last commit {commit or 'none'}"
+
+
+def print_table(summaries: dict[str, dict[str, Summary]], languages: dict[str, str]) -> None:
+    head = (f"{'family':<31} {'lang':<4} {'p/b/m closed':>13} {'loud':>6} {'true':>6} "
+            f"{'r med':>6} {'r pool':>6} {'offset':>6} {'shuf r':>6} {'loud r':>6} {'true r':>6}")
+    print(head)
+    print("-" * len(head))
+    for name, s in summaries.items():
+        m, loud, shuf, true = (s[c] for c in ("model", "loudness", "shuffled audio",
+                                             "true phonemes"))
+        closed = f"{m.closure_hits}/{m.closure_total}={m.closure:.2f}"
+        print(f"{name:<31} {languages.get(name, '*'):<4} {closed:>13} {loud.closure:6.2f} "
+              f"{true.closure:6.2f} {m.r_median:6.3f} {m.r_pooled:6.3f} {m.best_lag:+6d} "
+              f"{shuf.r_pooled:6.3f} {loud.r_pooled:6.3f} {true.r_pooled:6.3f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--utterances", type=int, default=3, help="clips per family")
+    parser.add_argument("--families", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("bench-out/sync"))
+    args = parser.parse_args()
+    folder: Path = args.out
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = [f.strip() for f in args.families.split(",") if f.strip()]
+    families = [heldout_families.family(n) for n in wanted] or list(heldout_families.FAMILIES)
+    started = time.monotonic()
+
+    faces = [samples.save_image(folder / "astronaut.png", samples.astronaut()),
+             samples.save_image(folder / "hopper.png", samples.grace_hopper())]
+    clips: dict[str, list[Clip]] = {}
+    for fam in families:
+        if not fam.available():
+            print(f"SKIPPED {fam.name}: its synthesizer or data is not installed")
+            continue
+        clips[fam.name] = make_clips(fam, args.utterances, folder)
+    if not clips:
+        print("no family available")
+        return 1
+    first = next(iter(clips.values()))[0].wav
+    scales = [calibrate(face, first, folder) for face in faces]
+
+    results = {name: run_family(cs, faces, scales, folder) for name, cs in clips.items()}
+    summaries = {name: {c: summarise(res[c]) for c in CONDITIONS} for name, res in results.items()}
+    languages = {f.name: f.language for f in families}
+    # Pooled rows leave out espeak-ng's English voices: the model trains on that synthesizer.
+    independent = [n for n in results if n != "espeak-ng held-out"]
+    groups = {f"{POOLED} [{lang}]": [n for n in independent if languages[n] == lang]
+              for lang in sorted({languages[n] for n in independent})}
+    groups[POOLED] = independent
+    languages.update({f"{POOLED} [{lang}]": lang for lang in set(languages.values())})
+    for row, names in groups.items():
+        if len(names) > 1:
+            summaries[row] = {c: summarise(merged([results[n][c] for n in names]))
+                              for c in CONDITIONS}
+
+    print(f"\nmodel: {model_identity()}")
+    ranges = ", ".join(f"{a:.3f}-{b:.3f}" for a, b in scales)
+    print(f"{args.utterances} clips per family on {len(faces)} faces; each face's measured opening "
+          f"rescaled so its shut lips read 0 and its widest 1 ({ranges}); lips count as shut "
+          f"below {CLOSED:.2f}\n")
+    print("data per row:")
+    for fam in families:
+        if fam.name in clips:
+            voices = sorted({c.voice for c in clips[fam.name]})
+            print(f"  {fam.name} [{fam.language}]: {fam.data}; voices: {'; '.join(voices)}")
+    print("columns: p/b/m closed = model; loud/true = closure of the loudness-driven mouth and "
+          "of the true phonemes;\n  r med = median of the clips' r, r pool = r over all frames "
+          "(lag 0); offset = lag of the best pooled r;\n  shuf r = model on another clip's "
+          "audio; loud r / true r = the controls' pooled r\n")
+    print_table(summaries, languages)
+    print(f"\n{time.monotonic() - started:.0f} s")
+    (folder / "results.json").write_text(json.dumps({
+        "model": model_identity(),
+        "utterances": args.utterances,
+        "families": {name: {c: {**vars(s), "closure": s.closure} for c, s in per.items()}
+                     for name, per in summaries.items()},
+        "clips": {name: [{"voice": c.voice, "text": c.text} for c in cs]
+                  for name, cs in clips.items()},
+    }, indent=1, ensure_ascii=False))
+    return 0
 
 
 if __name__ == "__main__":

@@ -79,9 +79,13 @@ def _cycle(items: tuple[str, ...], n: int, offset: int = 0) -> list[str]:
     return [items[(i + offset) % len(items)] for i in range(n)]
 
 
+def _voice(name: str, variant: str | None, rate: int) -> str:
+    return f"{name}{'+' + variant if variant else ''} rate {rate}"
+
+
 def _espeak(n: int) -> list[HeldOutUtterance]:
     return [HeldOutUtterance("espeak-ng held-out", lu.text,
-                             f"{lu.voice}+{lu.spec.variant or ''} rate {lu.rate}", lu.utterance)
+                             _voice(lu.voice, lu.spec.variant, lu.rate), lu.utterance)
             for lu in data.heldout_utterances(n, seed=11)]
 
 
@@ -115,7 +119,7 @@ def _arabic(n: int) -> list[HeldOutUtterance]:
     out = []
     for i, t in enumerate(_cycle(ARABIC, n)):
         variant, rate = variants[i % len(variants)], data.HELD_OUT_RATES[i % 3]
-        out.append(HeldOutUtterance("espeak-ng ar", t, f"ar+{variant or ''} rate {rate}",
+        out.append(HeldOutUtterance("espeak-ng ar", t, _voice("ar", variant, rate),
                                     speech.synthesize(t, "ar", rate=rate, variant=variant)))
     return out
 
