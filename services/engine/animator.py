@@ -64,7 +64,17 @@ class FaceAnimator:
         self.head_box = self._clip(_union([head, self.mouth_box, *self.eye_boxes]))
         self._mask = mask
         self._mouth_grid = _grid(self.mouth_box)
-        self._mouth_warper = MouthWarper(self.mouth, *self._mouth_grid, neutralise_jaw=video)
+        # The smooth field is computed on every `step`-th pixel and interpolated; the lips, where
+        # the field breaks along the lip line, get every pixel.
+        box = self.mouth_box
+        self._step = 2 if (box[2] - box[0]) * (box[3] - box[1]) > 30_000 else 1
+        self._coarse_warper = MouthWarper(self.mouth, *_coarse_grid(box, self._step),
+                                          neutralise_jaw=video)
+        lips = self.mouth.lips_roi(self.size)
+        self.lips_box: Box = (max(lips[0], box[0]), max(lips[1], box[1]),
+                              min(lips[2], box[2]), min(lips[3], box[3]))
+        self._lips_grid = _grid(self.lips_box)
+        self._lips_warper = MouthWarper(self.mouth, *self._lips_grid, neutralise_jaw=video)
         self._head_weight: np.ndarray | None = None  # made on the first move: videos never move
         self._work: np.ndarray | None = None  # the still picture with mouth and eyes drawn
         self._eyes_drawn = False
@@ -94,16 +104,29 @@ class FaceAnimator:
             self._move_head(target, out, pose)
 
     def _draw_mouth(self, source: np.ndarray, target: np.ndarray, shape: MouthShapeFrame) -> None:
-        box = self.mouth_box
-        warp = self._mouth_warper.warp(shape)
-        map_x, map_y = warp.src_x, warp.src_y
+        box, lips = self.mouth_box, self.lips_box
+        width, height = box[2] - box[0], box[3] - box[1]
+        coarse = self._coarse_warper.warp(shape)
+        step = self._step
+        if step == 1:
+            map_x, map_y = coarse.src_x, coarse.src_y
+        else:
+            up = (coarse.src_x.shape[1] * step, coarse.src_x.shape[0] * step)
+            map_x = cv2.resize(coarse.src_x, up, interpolation=cv2.INTER_LINEAR)[:height, :width]
+            map_y = cv2.resize(coarse.src_y, up, interpolation=cv2.INTER_LINEAR)[:height, :width]
+        fine = self._lips_warper.warp(shape)
+        ly0, lx0 = lips[1] - box[1], lips[0] - box[0]
+        ly1, lx1 = ly0 + lips[3] - lips[1], lx0 + lips[2] - lips[0]
+        map_x[ly0:ly1, lx0:lx1] = fine.src_x
+        map_y[ly0:ly1, lx0:lx1] = fine.src_y
         mask = self._mask_of(box)
         if mask is not None:
             gx, gy = self._mouth_grid
             map_x, map_y = gx + mask * (map_x - gx), gy + mask * (map_y - gy)
-            warp.interior_alpha *= mask
+            fine.interior_alpha *= mask[ly0:ly1, lx0:lx1]
         block = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        paint_interior(block, warp, self.palette, 2 * self.mouth.half_width)
+        lips_block = block[ly0:ly1, lx0:lx1]
+        paint_interior(lips_block, fine, self.palette, 2 * self.mouth.half_width)
         target[box[1]:box[3], box[0]:box[2]] = block
 
     def _draw_eyes(self, source: np.ndarray, target: np.ndarray, blink: float) -> None:
@@ -143,6 +166,17 @@ class FaceAnimator:
 def _grid(box: Box) -> tuple[np.ndarray, np.ndarray]:
     xs = np.arange(box[0], box[2], dtype=np.float32)
     ys = np.arange(box[1], box[3], dtype=np.float32)
+    gx, gy = np.meshgrid(xs, ys)
+    return gx, gy
+
+
+def _coarse_grid(box: Box, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every `step`-th pixel of `box`, at the centres of step x step cells, so that resizing
+    the values by `step` (cv2's pixel-centre convention) puts them back exactly."""
+    nx = -(-(box[2] - box[0]) // step)
+    ny = -(-(box[3] - box[1]) // step)
+    xs = box[0] + step * np.arange(nx, dtype=np.float32) + (step - 1) / 2
+    ys = box[1] + step * np.arange(ny, dtype=np.float32) + (step - 1) / 2
     gx, gy = np.meshgrid(xs, ys)
     return gx, gy
 

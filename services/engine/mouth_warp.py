@@ -2,26 +2,50 @@
 
 Work happens in a mouth-local frame: origin between the mouth corners, `s` along the corners,
 `t` towards the chin, both in units of half the mouth width. The source image's own inner-lip
-curves give its current lip gap; the target gap comes from the mouth shape. Output pixels above
-the new upper inner lip sample the source shifted with the upper lip, pixels below the new lower
-inner lip sample it shifted with the lower lip and jaw, and the gap between is mouth interior.
-Closing a source mouth that is open (dubbing) is the same formula with a negative change.
+curves give its current lip gap; the target gap comes from the mouth shape.
+
+One smooth displacement field moves the lower face: the upper lip rises a little (keeping its
+thickness; the skin up to the nose takes the stretch), the lower lip drops with its full
+thickness, the chin and jaw follow by a share of that, and everything fades smoothly to zero
+at the face's outline and down the neck, so nothing outside the face and neck moves and no
+rigid piece draws an edge. The only break in the field is the lip line itself, where the
+interior is painted. Closing a source mouth that is open (dubbing) is the same formula with a
+negative change.
+
+Amplitude: `open` = 1 parts the inner lips by MAX_GAP half mouth widths (0.30 mouth widths)
+at the middle. Lip aperture in conversational speech runs from 0 (p/b/m) to about 10-15 mm for
+open vowels such as "a", on mouths 45-55 mm wide, i.e. about 0.2-0.3 mouth widths (figures of
+articulatory studies of connected speech, e.g. the lip-aperture traces of the Wisconsin X-ray
+Microbeam database); yawning or shouting, not modelled here, go past 0.5. Measuring the gap in
+the face's own mouth width keeps the range right for any face size.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from services.engine import face_landmarks as fl
 from services.engine.local_axes import LocalAxes
 
-# Largest lip gap, in half mouth widths (an "aa" opens about 0.45 mouth widths).
-MAX_GAP = 0.85
-# Share of a gap change taken by the upper lip; the lower lip and jaw take the rest.
-UPPER_SHARE = 0.22
+# Largest lip gap at the middle, in half mouth widths (see the module docstring).
+MAX_GAP = 0.6
+# Share of a gap change taken by the upper lip; the lower lip takes the rest.
+UPPER_SHARE = 0.2
+# Share of the lower lip's drop that the chin (the jaw) takes: the lower lip also moves on the jaw.
+JAW_SHARE = 0.7
 WIDTH_REST = 0.2  # the width of a mouth at rest (visemes.CLASS_SHAPES[SILENCE])
+# The neck under the chin takes the jaw's motion over this length (half mouth widths), so it
+# stretches or squeezes by a few percent instead of drawing an edge.
+NECK_FALLOFF = 1.8
+# Displacement fades in over this depth inside the face-and-neck outline (half mouth widths).
+OUTLINE_FALLOFF = 0.6
+# Most of the dark rim of an open source mouth skipped when closing it (half mouth widths).
+RIM = 0.06
+# The opening's half-length along the lips that the fine grid covers (beyond the corners).
+LIPS_REACH = 1.3
 
 
 @dataclass(frozen=True)
@@ -45,31 +69,45 @@ class MouthFrame:
     upper_t: np.ndarray
     lower_s: np.ndarray
     lower_t: np.ndarray
+    outer_upper_s: np.ndarray  # source outer lip contour, upper and lower
+    outer_upper_t: np.ndarray
+    outer_lower_s: np.ndarray
+    outer_lower_t: np.ndarray
     nose_t: float
     chin_t: float
     jaw_t: np.ndarray  # face-oval levels below the nose (sorted) and the jaw half-width there
     jaw_half: np.ndarray
+    outline: np.ndarray  # (n, 2) face oval in pixels (the region that may move, with the neck)
 
     @classmethod
     def from_landmarks(cls, landmarks: np.ndarray) -> MouthFrame:
         pts = landmarks[:, :2].astype(np.float64)
         axes = LocalAxes.between(pts[fl.MOUTH_RIGHT], pts[fl.MOUTH_LEFT])
-        upper_s, upper_t = axes.curve(pts, fl.INNER_LIP_UPPER)
-        lower_s, lower_t = axes.curve(pts, fl.INNER_LIP_LOWER)
+        upper_s, upper_t = _to_corners(*axes.curve(pts, fl.INNER_LIP_UPPER))
+        lower_s, lower_t = _to_corners(*axes.curve(pts, fl.INNER_LIP_LOWER))
         # The lower inner lip never lies above the upper one.
         lower_t = np.maximum(lower_t, np.interp(lower_s, upper_s, upper_t))
+        ou_s, ou_t = axes.curve(pts, fl.OUTER_LIP_UPPER)
+        ol_s, ol_t = axes.curve(pts, fl.OUTER_LIP_LOWER)
+        ou_t = np.minimum(ou_t, np.interp(ou_s, upper_s, upper_t))
+        ol_t = np.maximum(ol_t, np.interp(ol_s, lower_s, lower_t))
         _, (nose_t,) = axes.curve(pts, (fl.NOSE_TIP,))
         _, (chin_t,) = axes.curve(pts, (fl.CHIN,))
         oval_s, oval_t = axes.curve(pts, fl.FACE_OVAL)
         below = oval_t > nose_t
         jaw_t, jaw_half = _jaw_profile(oval_s[below], oval_t[below])
         return cls(axes.center, axes.axis_s, axes.axis_t, axes.half, upper_s, upper_t, lower_s, lower_t,
-                   float(nose_t), float(max(chin_t, 1.0)), jaw_t, jaw_half)
+                   ou_s, ou_t, ol_s, ol_t, float(nose_t), float(max(chin_t, 1.0)), jaw_t, jaw_half,
+                   pts[list(fl.FACE_OVAL)])
 
     def source_gap(self) -> float:
         """The source lip gap at the mouth's middle, in half mouth widths."""
         return float(np.interp(0.0, self.lower_s, self.lower_t)
                      - np.interp(0.0, self.upper_s, self.upper_t))
+
+    def upper_rest(self) -> float:
+        """The source upper inner lip at the middle (where the upper teeth hang from)."""
+        return float(np.interp(0.0, self.upper_s, self.upper_t))
 
     def to_local(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dx, dy = xs - self.center[0], ys - self.center[1]
@@ -85,17 +123,51 @@ class MouthFrame:
         ys = s * sy + t * ty + np.float32(self.center[1])
         return xs, ys
 
-    def roi(self, image_size: tuple[int, int], max_gap: float = MAX_GAP) -> tuple[int, int, int, int]:
-        """Pixel box (x0, y0, x1, y1) holding everything the warp can touch."""
-        reach_s = float(self.jaw_half.max(initial=2.0)) + 0.6
-        bottom = self.chin_t + max_gap * 1.6 + 0.8
-        corners_s = np.array([-reach_s, reach_s, -reach_s, reach_s])
-        corners_t = np.array([self.nose_t, self.nose_t, bottom, bottom])
-        xs, ys = self.to_image(corners_s, corners_t)
+    def neck_bottom(self) -> float:
+        return self.chin_t + 0.3 + NECK_FALLOFF
+
+    def region_polygons(self) -> list[np.ndarray]:
+        """Pixel polygons of what may move: the face oval and the neck below the chin."""
+        # Under the whole lower jaw: the jaw's outline moves down over what lies beneath it.
+        jaw_half = float(np.interp(0.5, self.jaw_t, self.jaw_half))
+        top = 0.5
+        s = np.array([-jaw_half, jaw_half, 0.8 * jaw_half, -0.8 * jaw_half])
+        t = np.array([top, top, self.neck_bottom() + 0.5, self.neck_bottom() + 0.5])
+        xs, ys = self.to_image(s, t)
+        return [self.outline.astype(np.float32), np.stack([xs, ys], axis=1)]
+
+    def _box(self, s: np.ndarray, t: np.ndarray, image_size: tuple[int, int]) -> tuple[int, int, int, int]:
+        xs, ys = self.to_image(s, t)
         width, height = image_size
         x0, x1 = int(max(0, np.floor(xs.min()))), int(min(width, np.ceil(xs.max()) + 1))
         y0, y1 = int(max(0, np.floor(ys.min()))), int(min(height, np.ceil(ys.max()) + 1))
         return x0, y0, x1, y1
+
+    def roi(self, image_size: tuple[int, int], max_gap: float = MAX_GAP) -> tuple[int, int, int, int]:
+        """Pixel box (x0, y0, x1, y1) holding everything the warp can touch."""
+        reach_s = float(self.jaw_half.max(initial=2.0)) + 0.2
+        bottom = self.neck_bottom() + 0.2
+        return self._box(np.array([-reach_s, reach_s, -reach_s, reach_s]),
+                         np.array([self.nose_t, self.nose_t, bottom, bottom]), image_size)
+
+    def lips_roi(self, image_size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """Pixel box around the opening and the lips: the warp's lip line and the interior."""
+        top = float(self.outer_upper_t.min()) - UPPER_SHARE * MAX_GAP - 0.1
+        bottom = float(self.outer_lower_t.max()) + MAX_GAP + 0.1
+        r = LIPS_REACH
+        return self._box(np.array([-r, r, -r, r]), np.array([top, top, bottom, bottom]), image_size)
+
+
+def _to_corners(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An inner-lip curve carried on to the outer mouth corners (s = -1, 1 at t = 0), so the
+    dark corners of an open source mouth count as part of its opening."""
+    ends_s, ends_t = [], []
+    if s[0] > -1.0:
+        ends_s.append(-1.0)
+        ends_t.append(0.0)
+    head = (np.array(ends_s), np.array(ends_t))
+    tail_s, tail_t = ([1.0], [0.0]) if s[-1] < 1.0 else ([], [])
+    return (np.concatenate([head[0], s, tail_s]), np.concatenate([head[1], t, tail_t]))
 
 
 def _jaw_profile(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +185,27 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
+def region_weights(frame: MouthFrame, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per point: whether it may move at all (1 inside the face and neck, fading to 0 just
+    outside them), and how fully it follows the jaw (fading in smoothly from the outline)."""
+    unit = frame.half_width
+    pad = int(np.ceil(unit)) + 4
+    x0, y0 = int(np.floor(xs.min())) - pad, int(np.floor(ys.min())) - pad
+    x1, y1 = int(np.ceil(xs.max())) + pad, int(np.ceil(ys.max())) + pad
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for poly in frame.region_polygons():
+        cv2.fillPoly(mask, [np.round(poly - np.array([x0, y0])).astype(np.int32)], (255,))
+    # Blurred masks have no creases (a distance transform would fold along its ridges).
+    grow = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.12 * unit) + 1,) * 2))
+    region = cv2.GaussianBlur(grow.astype(np.float32) / 255, (0, 0), max(0.06 * unit, 1.0))
+    region = np.where(grow > 0, np.clip(2 * region, 0, 1), 0.0)
+    inner = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), OUTLINE_FALLOFF * unit / 2)
+    inner = _smoothstep((inner - 0.2) / 0.6)
+    ix = np.clip(np.round(xs).astype(np.int64) - x0, 0, x1 - x0 - 1)
+    iy = np.clip(np.round(ys).astype(np.int64) - y0, 0, y1 - y0 - 1)
+    return (_smoothstep(region[iy, ix]).astype(np.float32), inner[iy, ix].astype(np.float32))
+
+
 @dataclass
 class MouthWarp:
     """Result of warping the mouth for one frame, over a block of output pixels."""
@@ -123,13 +216,20 @@ class MouthWarp:
     depth: np.ndarray  # 0 at the upper inner lip, 1 at the lower, inside the gap
     lateral: np.ndarray  # -1..1 across the opening
     gap_px: float  # the opening at the middle, pixels
+    s: np.ndarray  # the output pixels' mouth-local coordinates (fixed to the skull)
+    t: np.ndarray
+    new_upper: np.ndarray  # the inner lips' new positions (t) at each pixel's column
+    new_lower: np.ndarray
+    closed_upper: np.ndarray  # the upper inner lip of the shut mouth at each column (the skull)
+    shape: MouthShapeFrame
+    jaw_drop: float  # how far the jaw (and the lower teeth) dropped from a closed bite
 
 
 class MouthWarper:
-    """Warps the mouth over one fixed block of pixels, frame after frame.
+    """Warps the mouth over one fixed set of pixels, frame after frame.
 
-    Everything that depends only on where a pixel is (its mouth-local coordinates, how far it
-    follows the jaw, how much the corners' spread reaches it) is computed once; a frame then
+    Everything that depends only on where a pixel is (its mouth-local coordinates, how deep it
+    lies in the face, how much the corners' spread reaches it) is computed once; a frame then
     costs a few dozen float32 array operations.
     """
 
@@ -141,50 +241,67 @@ class MouthWarper:
         s, t = frame.to_local(xs.astype(np.float64), ys.astype(np.float64))
         self.s = s.astype(np.float32)
         self.t = t.astype(np.float32)
-        near_lips = np.exp(-((t - 0.1) ** 2) / (2 * 0.42**2))
-        lateral_fade = np.exp(-(np.maximum(np.abs(s) - 1.1, 0) ** 2) / (2 * 0.35**2))
-        self.spread_reach = (near_lips * lateral_fade).astype(np.float32)
-        jaw_half = np.interp(t, frame.jaw_t, frame.jaw_half)
-        self.inside_jaw = _smoothstep((jaw_half - np.abs(s)) / 0.45 + 0.3).astype(np.float32)
+        # Nothing moves outside the face and neck; the jaw's motion fades in from the outline.
+        self.region, _ = region_weights(frame, xs, ys)
+        # The jaw turns about the ears: the chin drops most, the jaw's angles hardly at all.
+        jaw_half = float(frame.jaw_half.max(initial=2.0))
+        inner = 1.0 - _smoothstep((np.abs(s) / jaw_half - 0.25) / 0.7)
+        # The jaw's share fades down the neck, starting just under the chin (whose edge moves whole).
+        neck = 1.0 - _smoothstep((t - (frame.chin_t + 0.3)) / NECK_FALLOFF)
+        self.jaw_weight = (inner * neck).astype(np.float32)
+        near_lips = np.exp(-((t - 0.1) ** 2) / (2 * 0.5**2))
+        lateral_fade = np.exp(-(np.maximum(np.abs(s) - 1.1, 0) ** 2) / (2 * 0.45**2))
+        self.spread_reach = (near_lips * lateral_fade * self.region).astype(np.float32)
         self.above_nose = (t - frame.nose_t).astype(np.float32)
-        self.rigid_scale = np.float32(1.0 / (0.55 * max(frame.chin_t - 0.2, 0.5)))
         self.jaw_open_in_source = max(frame.source_gap(), 0.0) if neutralise_jaw else 0.0
+        # From the lower lip's outer edge to the chin the skin stretches as the chin lags the lip.
+        lip_depth = float(np.interp(0.0, frame.outer_lower_s, frame.outer_lower_t))
+        self.chin_span = np.float32(max(frame.chin_t - lip_depth, 0.3))
 
     def warp(self, shape: MouthShapeFrame) -> MouthWarp:
-        """Backward map for the block so the mouth takes `shape`."""
+        """Backward map for the pixels so the mouth takes `shape`."""
         frame, s, t = self.frame, self.s, self.t
         # Corners spread with width and pull in with rounding; the effect fades away from the lips.
-        omega = 0.20 * (shape.width - WIDTH_REST) - 0.20 * shape.round
+        omega = 0.16 * (shape.width - WIDTH_REST) - 0.16 * shape.round
         s_src = s / (1.0 + np.float32(omega) * self.spread_reach)
 
         upper = np.interp(s_src, frame.upper_s, frame.upper_t).astype(np.float32)
         lower = np.interp(s_src, frame.lower_s, frame.lower_t).astype(np.float32)
+        outer_upper = np.interp(s_src, frame.outer_upper_s, frame.outer_upper_t).astype(np.float32)
+        outer_lower = np.interp(s_src, frame.outer_lower_s, frame.outer_lower_t).astype(np.float32)
         gap_now = np.maximum(lower - upper, 0.0)
+        # An open source mouth has a dark rim inside its lips: closing it, each lip reaches a
+        # little past the landmark line so the rim is not pulled into a ghost line.
+        rim = np.float32(0.5) * np.clip(gap_now - np.float32(0.03), 0, np.float32(RIM))
+        upper, lower = upper - rim, lower + rim
+        gap_now = gap_now + 2 * rim
         # A rounder mouth opens rounder: a fuller lens profile across the opening.
-        exponent = np.float32(0.75 - 0.35 * shape.round)
+        exponent = np.float32(0.8 - 0.35 * shape.round)
         lens = np.maximum(1.0 - s_src * s_src, 0.0) ** exponent
         target_gap = np.float32(MAX_GAP * shape.open) * lens
         change = target_gap - gap_now
+        up = np.float32(UPPER_SHARE) * change
+        down = np.float32(1 - UPPER_SHARE) * change
 
-        new_upper = upper - np.float32(UPPER_SHARE) * change
-        new_lower = lower + np.float32(1 - UPPER_SHARE) * change
+        new_upper = upper - up
+        new_lower = lower + down
         middle = 0.5 * (new_upper + new_lower)
 
-        # Above the lips: the upper lip's shift fades out towards the nose.
-        fade_up = _smoothstep(self.above_nose / np.maximum(new_upper - np.float32(frame.nose_t), 1e-3))
-        t_from_upper = t + np.float32(UPPER_SHARE) * change * fade_up
+        # Above the lips: the whole upper lip rises; the skin up to the nose takes the stretch.
+        lip_top = outer_upper - up
+        fade_up = _smoothstep(self.above_nose / np.maximum(lip_top - np.float32(frame.nose_t), 1e-3))
+        t_from_upper = t + up * fade_up * self.region
 
-        # Below the lips: near the lip follow the lip's profile; further down the jaw moves as one.
-        jaw_change = np.float32((1 - UPPER_SHARE) * (MAX_GAP * shape.open - self.jaw_open_in_source))
-        rigid = _smoothstep((t - new_lower) * self.rigid_scale)
-        lip_change = np.float32(1 - UPPER_SHARE) * change
-        shift = lip_change + rigid * (jaw_change - lip_change)
-        follow = np.where(np.abs(s_src) < 1.0, np.maximum(self.inside_jaw, 1 - rigid), self.inside_jaw)
-        below_chin = 1 - _smoothstep((t - np.float32(frame.chin_t) - np.maximum(jaw_change, 0))
-                                     / np.float32(0.9))
-        t_from_lower = t - shift * follow * below_chin
+        # Below: the lower lip drops whole; from its outer edge down the chin takes JAW_SHARE of
+        # the middle's drop, fading at the face's outline and down the neck.
+        jaw_drop = np.float32((1 - UPPER_SHARE) * JAW_SHARE
+                              * (MAX_GAP * shape.open - self.jaw_open_in_source))
+        chin = _smoothstep((t - (outer_lower + down)) / self.chin_span)
+        shift = down * (1 - chin) + jaw_drop * chin * self.jaw_weight
+        t_from_lower = t - shift * self.region
 
         t_src = np.where(t < middle, t_from_upper, t_from_lower)
+        s_src = s + (s_src - s) * self.region
         src_x, src_y = frame.to_image(s_src, t_src)
 
         px = np.float32(frame.half_width)
@@ -199,4 +316,9 @@ class MouthWarper:
             depth=depth,
             lateral=np.clip(s / np.float32(max(1.0 + omega, 0.3)), -1, 1),
             gap_px=float(MAX_GAP * shape.open * px),
+            s=s, t=t, new_upper=new_upper, new_lower=new_lower,
+            # The upper teeth hang from where the upper lip rests when the mouth is shut.
+            closed_upper=upper + np.float32(UPPER_SHARE) * gap_now,
+            shape=shape,
+            jaw_drop=float((1 - UPPER_SHARE) * JAW_SHARE * MAX_GAP * shape.open),
         )
