@@ -33,9 +33,10 @@ from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
+from services.engine.triton_repository import model_repository
 from services.store.redis_server import free_port
 
-TRITON_MODELS = Path(__file__).resolve().parents[1] / "triton_models"
+TRITON_MODELS = model_repository()  # the repository's triton_models/, or its installed copy
 SHARED_MEMORY = Path("/dev/shm")
 START_TIMEOUT = 60.0  # loads in 3-7 s here; slower on a busy machine
 EXIT_TIMEOUT = 10  # seconds Triton waits for in-flight requests on SIGTERM

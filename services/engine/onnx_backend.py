@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from services.engine.errors import ModelError
+from services.engine.triton_repository import model_file
 
-DEFAULT_MODEL_PATH = (
-    Path(__file__).resolve().parents[2] / "triton_models" / "mouth_shapes" / "1" / "model.onnx"
-)
+DEFAULT_MODEL_PATH = model_file("mouth_shapes")
 
 
 class OnnxBackend:

@@ -9,6 +9,20 @@ import shutil
 from pathlib import Path
 
 
+def model_repository() -> Path:
+    """The Triton model repository the service runs from, where every model file it reads is
+    found: `triton_models/` beside the `services` package. In a checkout (or an editable install)
+    that is the repository's own top-level folder; a wheel (`pip install .`) installs the same
+    files there as package data (pyproject.toml, `[tool.setuptools.package-data]`), so an
+    installed service finds them without the source tree."""
+    return Path(__file__).resolve().parents[2] / "triton_models"
+
+
+def model_file(model: str, name: str = "model.onnx") -> Path:
+    """`<repository>/<model>/1/<name>`: version 1 of a model, the only one kept."""
+    return model_repository() / model / "1" / name
+
+
 def write_model(repository: Path, name: str, configs: dict[str, str], serving_model: Path,
                 onnx_name: str = "model.onnx") -> list[Path]:
     """`configs` maps paths inside the repository to config text; returns the configs written."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from services.engine.errors import ModelError
 from services.engine.generators import wav2lip_audio
+from services.engine.triton_repository import model_file
 
 MODEL_NAME = "wav2lip"  # its folder in a Triton model repository, and its Triton name
 MAX_BATCH = 32  # frames per call (the Triton config's max_batch_size)
@@ -22,7 +23,7 @@ FACE_SIZE = 96
 FACE_CHANNELS = 6  # masked target (3) ++ reference (3)
 MEL_BANDS = wav2lip_audio.N_MELS  # 80
 MEL_STEPS = wav2lip_audio.WINDOW  # 16 mel frames = 200 ms
-DEFAULT_PATH = Path(__file__).resolve().parents[3] / "triton_models" / MODEL_NAME / "1" / "model.onnx"
+DEFAULT_PATH = model_file(MODEL_NAME)  # where `lipsync export-generator` writes it by default
 
 
 class FrameGenerator(Protocol):

@@ -23,10 +23,10 @@ from services.engine.generators.backend import (
     MEL_STEPS,
     MODEL_NAME,
 )
-from services.engine.triton_repository import write_model
+from services.engine.triton_repository import model_file, write_model
 
 # The Python-backend model serving the file in the embedded Triton (serving code, committed).
-SERVING_MODEL = Path(__file__).resolve().parents[3] / "triton_models" / MODEL_NAME / "1" / "model.py"
+SERVING_MODEL = model_file(MODEL_NAME, "model.py")
 
 _HEADER = """\
 # Written by `lipsync export-generator` (services/engine/generators/export.py) from an operator's
