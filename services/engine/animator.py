@@ -67,7 +67,9 @@ class FaceAnimator:
         # The smooth field is computed on every `step`-th pixel and interpolated; the lips, where
         # the field breaks along the lip line, get every pixel.
         box = self.mouth_box
-        self._step = 2 if (box[2] - box[0]) * (box[3] - box[1]) > 30_000 else 1
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        self._step = 3 if area > 60_000 else 2 if area > 8_000 else 1
+        self._last_mouth: tuple[MouthShapeFrame, np.ndarray] | None = None
         self._coarse_warper = MouthWarper(self.mouth, *_coarse_grid(box, self._step),
                                           neutralise_jaw=video)
         lips = self.mouth.lips_roi(self.size)
@@ -105,8 +107,12 @@ class FaceAnimator:
 
     def _draw_mouth(self, source: np.ndarray, target: np.ndarray, shape: MouthShapeFrame) -> None:
         box, lips = self.mouth_box, self.lips_box
+        # Pauses and held closures repeat a shape: the block is the same as last time.
+        if self._last_mouth is not None and self._last_mouth[0] == shape:
+            target[box[1]:box[3], box[0]:box[2]] = self._last_mouth[1]
+            return
         width, height = box[2] - box[0], box[3] - box[1]
-        coarse = self._coarse_warper.warp(shape)
+        coarse = self._coarse_warper.warp(shape, interior=False)
         step = self._step
         if step == 1:
             map_x, map_y = coarse.src_x, coarse.src_y
@@ -128,6 +134,7 @@ class FaceAnimator:
         lips_block = block[ly0:ly1, lx0:lx1]
         paint_interior(lips_block, fine, self.palette, 2 * self.mouth.half_width)
         target[box[1]:box[3], box[0]:box[2]] = block
+        self._last_mouth = (shape, block)
 
     def _draw_eyes(self, source: np.ndarray, target: np.ndarray, blink: float) -> None:
         for eye, box in zip(self.eyes, self.eye_boxes, strict=True):

@@ -40,8 +40,6 @@ WIDTH_REST = 0.2  # the width of a mouth at rest (visemes.CLASS_SHAPES[SILENCE])
 # The neck under the chin takes the jaw's motion over this length (half mouth widths), so it
 # stretches or squeezes by a few percent instead of drawing an edge.
 NECK_FALLOFF = 1.8
-# Displacement fades in over this depth inside the face-and-neck outline (half mouth widths).
-OUTLINE_FALLOFF = 0.6
 # Most of the dark rim of an open source mouth skipped when closing it (half mouth widths).
 RIM = 0.06
 # The opening's half-length along the lips that the fine grid covers (beyond the corners).
@@ -185,25 +183,22 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
-def region_weights(frame: MouthFrame, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per point: whether it may move at all (1 inside the face and neck, fading to 0 just
-    outside them), and how fully it follows the jaw (fading in smoothly from the outline)."""
+def region_weights(frame: MouthFrame, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Per point, whether it may move at all: 1 inside the face and neck, fading to 0 just
+    outside them (a blurred mask: no creases, unlike a distance transform's ridges)."""
     unit = frame.half_width
-    pad = int(np.ceil(unit)) + 4
+    pad = int(np.ceil(0.3 * unit)) + 4
     x0, y0 = int(np.floor(xs.min())) - pad, int(np.floor(ys.min())) - pad
     x1, y1 = int(np.ceil(xs.max())) + pad, int(np.ceil(ys.max())) + pad
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for poly in frame.region_polygons():
         cv2.fillPoly(mask, [np.round(poly - np.array([x0, y0])).astype(np.int32)], (255,))
-    # Blurred masks have no creases (a distance transform would fold along its ridges).
     grow = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.12 * unit) + 1,) * 2))
     region = cv2.GaussianBlur(grow.astype(np.float32) / 255, (0, 0), max(0.06 * unit, 1.0))
     region = np.where(grow > 0, np.clip(2 * region, 0, 1), 0.0)
-    inner = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), OUTLINE_FALLOFF * unit / 2)
-    inner = _smoothstep((inner - 0.2) / 0.6)
     ix = np.clip(np.round(xs).astype(np.int64) - x0, 0, x1 - x0 - 1)
     iy = np.clip(np.round(ys).astype(np.int64) - y0, 0, y1 - y0 - 1)
-    return (_smoothstep(region[iy, ix]).astype(np.float32), inner[iy, ix].astype(np.float32))
+    return _smoothstep(region[iy, ix]).astype(np.float32)
 
 
 @dataclass
@@ -213,8 +208,6 @@ class MouthWarp:
     src_x: np.ndarray
     src_y: np.ndarray
     interior_alpha: np.ndarray  # 0..1, where the mouth interior shows
-    depth: np.ndarray  # 0 at the upper inner lip, 1 at the lower, inside the gap
-    lateral: np.ndarray  # -1..1 across the opening
     gap_px: float  # the opening at the middle, pixels
     s: np.ndarray  # the output pixels' mouth-local coordinates (fixed to the skull)
     t: np.ndarray
@@ -242,7 +235,7 @@ class MouthWarper:
         self.s = s.astype(np.float32)
         self.t = t.astype(np.float32)
         # Nothing moves outside the face and neck; the jaw's motion fades in from the outline.
-        self.region, _ = region_weights(frame, xs, ys)
+        self.region = region_weights(frame, xs, ys)
         # The jaw turns about the ears: the chin drops most, the jaw's angles hardly at all.
         jaw_half = float(frame.jaw_half.max(initial=2.0))
         inner = 1.0 - _smoothstep((np.abs(s) / jaw_half - 0.25) / 0.7)
@@ -258,8 +251,9 @@ class MouthWarper:
         lip_depth = float(np.interp(0.0, frame.outer_lower_s, frame.outer_lower_t))
         self.chin_span = np.float32(max(frame.chin_t - lip_depth, 0.3))
 
-    def warp(self, shape: MouthShapeFrame) -> MouthWarp:
-        """Backward map for the pixels so the mouth takes `shape`."""
+    def warp(self, shape: MouthShapeFrame, interior: bool = True) -> MouthWarp:
+        """Backward map for the pixels so the mouth takes `shape`; `interior`: also where the
+        interior shows (not needed away from the lips)."""
         frame, s, t = self.frame, self.s, self.t
         # Corners spread with width and pull in with rounding; the effect fades away from the lips.
         omega = 0.16 * (shape.width - WIDTH_REST) - 0.16 * shape.round
@@ -305,16 +299,15 @@ class MouthWarper:
         src_x, src_y = frame.to_image(s_src, t_src)
 
         px = np.float32(frame.half_width)
-        alpha = np.clip((t - new_upper) * px + 0.5, 0, 1) * np.clip((new_lower - t) * px + 0.5, 0, 1)
-        # Where the lips meet (gap under a pixel) nothing of the interior shows.
-        alpha *= np.clip(target_gap * px - 0.5, 0, 1)
-        depth = np.clip((t - new_upper) / np.maximum(new_lower - new_upper, 1e-3), 0, 1)
+        alpha = None
+        if interior:
+            opening = np.minimum(t - new_upper, new_lower - t) * px + np.float32(0.5)
+            # Where the lips meet (gap under a pixel) nothing of the interior shows.
+            alpha = np.clip(np.minimum(opening, target_gap * px - np.float32(0.5)), 0, 1)
         return MouthWarp(
             src_x=src_x.astype(np.float32, copy=False),
             src_y=src_y.astype(np.float32, copy=False),
-            interior_alpha=alpha,
-            depth=depth,
-            lateral=np.clip(s / np.float32(max(1.0 + omega, 0.3)), -1, 1),
+            interior_alpha=alpha if alpha is not None else np.zeros_like(s),
             gap_px=float(MAX_GAP * shape.open * px),
             s=s, t=t, new_upper=new_upper, new_lower=new_lower,
             # The upper teeth hang from where the upper lip rests when the mouth is shut.
