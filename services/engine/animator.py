@@ -70,8 +70,8 @@ class FaceAnimator:
         area = (box[2] - box[0]) * (box[3] - box[1])
         self._step = 3 if area > 60_000 else 2 if area > 8_000 else 1
         self._last_mouth: tuple[MouthShapeFrame, np.ndarray] | None = None
-        self._coarse_warper = MouthWarper(self.mouth, *_coarse_grid(box, self._step),
-                                          neutralise_jaw=video)
+        self._coarse_grid = _coarse_grid(box, self._step)
+        self._coarse_warper = MouthWarper(self.mouth, *self._coarse_grid, neutralise_jaw=video)
         lips = self.mouth.lips_roi(self.size)
         self.lips_box: Box = (max(lips[0], box[0]), max(lips[1], box[1]),
                               min(lips[2], box[2]), min(lips[3], box[3]))
@@ -117,9 +117,12 @@ class FaceAnimator:
         if step == 1:
             map_x, map_y = coarse.src_x, coarse.src_y
         else:
-            up = (coarse.src_x.shape[1] * step, coarse.src_x.shape[0] * step)
-            map_x = cv2.resize(coarse.src_x, up, interpolation=cv2.INTER_LINEAR)[:height, :width]
-            map_y = cv2.resize(coarse.src_y, up, interpolation=cv2.INTER_LINEAR)[:height, :width]
+            # Interpolate the displacement, not the map: where nothing moves it stays exactly 0.
+            cx, cy = self._coarse_grid
+            up = (cx.shape[1] * step, cx.shape[0] * step)
+            gx, gy = self._mouth_grid
+            map_x = gx + cv2.resize(coarse.src_x - cx, up, interpolation=cv2.INTER_LINEAR)[:height, :width]
+            map_y = gy + cv2.resize(coarse.src_y - cy, up, interpolation=cv2.INTER_LINEAR)[:height, :width]
         fine = self._lips_warper.warp(shape)
         ly0, lx0 = lips[1] - box[1], lips[0] - box[0]
         ly1, lx1 = ly0 + lips[3] - lips[1], lx0 + lips[2] - lips[0]

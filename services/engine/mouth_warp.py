@@ -35,7 +35,7 @@ MAX_GAP = 0.6
 # Share of a gap change taken by the upper lip; the lower lip takes the rest.
 UPPER_SHARE = 0.2
 # Share of the lower lip's drop that the chin (the jaw) takes: the lower lip also moves on the jaw.
-JAW_SHARE = 0.7
+JAW_SHARE = 0.6
 WIDTH_REST = 0.2  # the width of a mouth at rest (visemes.CLASS_SHAPES[SILENCE])
 # The neck under the chin takes the jaw's motion over this length (half mouth widths), so it
 # stretches or squeezes by a few percent instead of drawing an edge.

@@ -1,0 +1,99 @@
+"""What a viewer sees of the mouth: teeth brighter than the skin, no black hole, no jaw seam,
+nothing outside the face and neck moved, the teeth fixed to the skull and jaw, no shimmer.
+
+Measures come from the face mesh run afresh on the rendered pixels (services/engine/look_measures).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from services.engine import faces, samples
+from services.engine.animator import FaceAnimator
+from services.engine.look_measures import FrameLook, measure_frame, summarize
+from services.engine.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper
+
+SHUT = MouthShapeFrame(0.0, 0.2, 0.0)
+OPEN = (MouthShapeFrame(0.7, 0.45, 0.0), MouthShapeFrame(0.9, 0.45, 0.0), MouthShapeFrame(1.0, 0.5, 0.0))
+
+
+def _face(name: str) -> tuple[np.ndarray, np.ndarray]:
+    image = samples.astronaut() if name == "astronaut" else samples.grace_hopper()
+    # At 720p, as a person would look at it closely.
+    scale = 720 / image.shape[0]
+    image = cv2.resize(image, (round(image.shape[1] * scale), 720), interpolation=cv2.INTER_CUBIC)
+    (face,) = faces.select_faces(image)
+    return image, face.landmarks
+
+
+@pytest.fixture(scope="module", params=["astronaut", "grace"])
+def face(request: pytest.FixtureRequest) -> tuple[np.ndarray, np.ndarray]:
+    return _face(request.param)
+
+
+def _look(image: np.ndarray, landmarks: np.ndarray, shape: MouthShapeFrame) -> FrameLook:
+    out = image.copy()
+    FaceAnimator(image, landmarks).render(image, out, shape)
+    (seen,) = faces.select_faces(out)
+    return measure_frame(0, out, seen.landmarks)
+
+
+def test_teeth_are_brighter_than_the_cheeks_and_the_mouth_is_no_black_hole(
+        face: tuple[np.ndarray, np.ndarray]) -> None:
+    image, landmarks = face
+    looks = [_look(image, landmarks, shape) for shape in OPEN]
+    assert all(look.gap > 0.1 for look in looks)  # the mesh sees an open mouth
+    assert min(look.bright for look in looks) >= 15.0
+    assert max(look.black for look in looks) <= 0.10
+
+
+def test_the_jawline_draws_no_edge_when_the_mouth_opens() -> None:
+    image, landmarks = _face("grace")
+    shut = _look(image, landmarks, SHUT)
+    opened = [_look(image, landmarks, shape) for shape in OPEN]
+    assert np.mean([look.jaw for look in opened]) <= 1.10 * shut.jaw
+    summary = summarize([shut, *opened])
+    assert summary.open_frames >= 2 and summary.jaw_ratio <= 1.10
+
+
+def test_nothing_outside_the_face_and_neck_moves(face: tuple[np.ndarray, np.ndarray]) -> None:
+    image, landmarks = face
+    out = image.copy()
+    FaceAnimator(image, landmarks).render(image, out, MouthShapeFrame(1.0, 0.9, 0.0))
+    frame = MouthFrame.from_landmarks(landmarks)
+    allowed = np.zeros(image.shape[:2], np.uint8)
+    for poly in frame.region_polygons():
+        cv2.fillPoly(allowed, [np.round(poly).astype(np.int32)], (1,))
+    reach = 2 * round(0.3 * frame.half_width) + 1
+    allowed = cv2.dilate(allowed, np.ones((reach, reach), np.uint8)).astype(bool)
+    changed = np.abs(out.astype(int) - image.astype(int)).max(axis=2) > 0
+    assert changed.sum() > 1000  # the mouth did move
+    assert not (changed & ~allowed).any()
+
+
+def test_upper_teeth_stay_with_the_skull_lower_teeth_ride_the_jaw() -> None:
+    _, landmarks = _face("grace")
+    frame = MouthFrame.from_landmarks(landmarks)
+    s = np.linspace(-0.6, 0.6, 13, dtype=np.float32)
+    xs, ys = frame.to_image(s, np.zeros_like(s))
+    warper = MouthWarper(frame, xs, ys)
+    half, wide = warper.warp(MouthShapeFrame(0.5, 0.45, 0.0)), warper.warp(MouthShapeFrame(1.0, 0.45, 0.0))
+    # The skull's anchor for the upper teeth does not move with speech...
+    assert np.allclose(half.closed_upper, wide.closed_upper, atol=1e-5)
+    # ...while the jaw, carrying the lower teeth, drops with the opening, less than the lip does.
+    assert 0 < half.jaw_drop < wide.jaw_drop < MAX_GAP
+
+
+def test_a_small_change_of_shape_changes_the_mouth_a_little(face: tuple[np.ndarray, np.ndarray]) -> None:
+    """No shimmer: neighbouring shapes give neighbouring pictures (nothing flips or sparkles)."""
+    image, landmarks = face
+    animator = FaceAnimator(image, landmarks)
+    a, b = image.copy(), image.copy()
+    animator.render(image, a, MouthShapeFrame(0.60, 0.45, 0.0))
+    animator.render(image, b, MouthShapeFrame(0.62, 0.45, 0.0))
+    x0, y0, x1, y1 = animator.lips_box
+    diff = np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1].astype(int))
+    assert diff.mean() < 2.0
+    assert (diff.max(axis=2) > 60).mean() < 0.02
