@@ -175,7 +175,8 @@ def main() -> int:
             results["bare app: poll"] = run(
                 load(bare_port, http_request("GET", f"/api/v1/jobs/{job_id}"), args.clients,
                      args.seconds))
-        with process([*lipsync, "jobs"], env, jobs_port), process([*lipsync, "proxy"], env, proxy_port):
+        proxy_env = {k: v for k, v in env.items() if k != "LIPSYNC_REDIS_URL"}  # gRPC only
+        with process([*lipsync, "jobs"], env, jobs_port), process([*lipsync, "proxy"], proxy_env, proxy_port):
             results["proxy: poll"] = run(load(proxy_port, poll, args.clients, args.seconds))
             results["proxy: submit"] = run(load(proxy_port, submit, args.clients, args.seconds))
     bare_rps = results["bare app: poll"]["rps"]

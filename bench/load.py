@@ -3,7 +3,8 @@
     .venv/bin/python bench/load.py [--clients 200] [--seconds 60] [--workers 2] [--poll 1.0]
 
 Starts its own stack on free loopback ports (`ProcessStack`: redis-server, `lipsync serve jobs`,
-one `lipsync serve inference` per worker, `lipsync serve proxy`) and stops it at the end. Each
+one `lipsync serve inference` per worker, `lipsync serve webhooks`, `lipsync serve proxy`) and
+stops it at the end. Each
 client has an API key of its own (one account each, as separate users would) and loops: submit a
 tiny job (a portrait and a second of speech, uploaded once), poll it every `--poll` seconds until
 it ends, again. After `--seconds` no client submits any more, and every job already accepted is
