@@ -41,7 +41,9 @@ WIDTH_REST = 0.2  # the width of a mouth at rest (visemes.CLASS_SHAPES[SILENCE])
 # stretches or squeezes by a few percent instead of drawing an edge.
 NECK_FALLOFF = 1.8
 # Most of the dark rim of an open source mouth skipped when closing it (half mouth widths).
-RIM = 0.06
+RIM = 0.1
+# How far past the outer corners (half mouth widths) an open source mouth's corners close.
+CORNER_REACH = 1.08
 # The opening's half-length along the lips that the fine grid covers (beyond the corners).
 LIPS_REACH = 1.3
 
@@ -157,15 +159,11 @@ class MouthFrame:
 
 
 def _to_corners(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An inner-lip curve carried on to the outer mouth corners (s = -1, 1 at t = 0), so the
-    dark corners of an open source mouth count as part of its opening."""
-    ends_s, ends_t = [], []
-    if s[0] > -1.0:
-        ends_s.append(-1.0)
-        ends_t.append(0.0)
-    head = (np.array(ends_s), np.array(ends_t))
-    tail_s, tail_t = ([1.0], [0.0]) if s[-1] < 1.0 else ([], [])
-    return (np.concatenate([head[0], s, tail_s]), np.concatenate([head[1], t, tail_t]))
+    """An inner-lip curve carried on a little past the outer mouth corners (s = -1, 1 at t = 0),
+    so the dark corners of an open source mouth count as part of its opening and close too."""
+    head_s, head_t = ([-CORNER_REACH], [0.0]) if s[0] > -CORNER_REACH else ([], [])
+    tail_s, tail_t = ([CORNER_REACH], [0.0]) if s[-1] < CORNER_REACH else ([], [])
+    return (np.concatenate([head_s, s, tail_s]), np.concatenate([head_t, t, tail_t]))
 
 
 def _jaw_profile(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
