@@ -13,7 +13,7 @@ import numpy as np
 
 from services.engine.eye_warp import EyeFrame, eyes_of, warp_eye
 from services.engine.mouth_interior import InteriorPalette, paint_interior
-from services.engine.mouth_warp import MouthFrame, MouthShapeFrame, MouthWarper
+from services.engine.mouth_warp import MouthFrame, MouthShapeFrame, MouthWarper, Region
 
 Box = tuple[int, int, int, int]
 
@@ -71,12 +71,15 @@ class FaceAnimator:
         self._step = 3 if area > 60_000 else 2 if area > 8_000 else 1
         self._last_mouth: tuple[MouthShapeFrame, np.ndarray] | None = None
         self._coarse_grid = _coarse_grid(box, self._step)
-        self._coarse_warper = MouthWarper(self.mouth, *self._coarse_grid, neutralise_jaw=video)
+        region = Region(self.mouth, *self._mouth_grid)
+        self._coarse_warper = MouthWarper(self.mouth, *self._coarse_grid, neutralise_jaw=video,
+                                          region=region)
         lips = self.mouth.lips_roi(self.size)
         self.lips_box: Box = (max(lips[0], box[0]), max(lips[1], box[1]),
                               min(lips[2], box[2]), min(lips[3], box[3]))
         self._lips_grid = _grid(self.lips_box)
-        self._lips_warper = MouthWarper(self.mouth, *self._lips_grid, neutralise_jaw=video)
+        self._lips_warper = MouthWarper(self.mouth, *self._lips_grid, neutralise_jaw=video,
+                                        region=region)
         self._head_weight: np.ndarray | None = None  # made on the first move: videos never move
         self._work: np.ndarray | None = None  # the still picture with mouth and eyes drawn
         self._eyes_drawn = False

@@ -187,37 +187,48 @@ def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette,
     # The tongue, behind the lower teeth; its top a dome across the mouth.
     lift = tongue_height(shape.open, shape.width, shape.round)
     top = lower_edge - lift * np.maximum(lower_edge - upper_edge, 0.0) + 0.55 * s * s
-    tongue = np.clip((t - top) * px + 0.5, 0, 1) * np.clip((0.85 - np.abs(s)) * px * 0.3, 0, 1)
-    # Its top recedes into the dark: lit towards the tip and the middle, a faint groove down
-    # the middle, darker at the sides where it curves away.
-    towards_tip = _smoothstep((t - top) / np.maximum(lower_edge - top, 0.02))
-    sheen = (0.62 + 0.38 * towards_tip) * (1 - 0.5 * s * s) * (1 - 0.12 * np.exp(-((s / 0.05) ** 2)))
-    colour += (palette.tongue[None, :] * sheen[:, None] - colour) * tongue[:, None]
+    cover = np.clip((t - top) * px + 0.5, 0, 1) * np.clip((0.85 - np.abs(s)) * px * 0.3, 0, 1)
+    on = cover > 0
+    if on.any():
+        so, to, topo = s[on], t[on], top[on]
+        # Its top recedes into the dark: lit towards the tip and the middle, a faint groove
+        # down the middle, darker at the sides where it curves away.
+        towards_tip = _smoothstep((to - topo) / np.maximum(lower_edge[on] - topo, 0.02))
+        sheen = ((0.62 + 0.38 * towards_tip) * (1 - 0.5 * so * so)
+                 * (1 - 0.12 * np.exp(-((so / 0.05) ** 2))))
+        colour[on] += (palette.tongue[None, :] * sheen[:, None] - colour[on]) * cover[on][:, None]
 
     # Lower teeth ride on the jaw; only their top shows above the lower lip.
-    pull, shade, seam = _row(s, px, LOWER_ARCH, LOWER_TEETH, LOWER_SHORTER, np.zeros(6))
-    edge_line = lower_edge + pull
-    lower_teeth = np.clip((t - edge_line) * px + 0.5, 0, 1) * reveal
-    # In the upper teeth's and the lip's shadow, the lower row is dimmer.
-    lit = 0.74 + 0.1 * np.clip((t - edge_line) / 0.08, 0, 1)
-    tooth = _shaded(palette, shade * lit * (1 - 0.3 * seam))
-    gum_line = lower_edge + LOWER_CROWN + 0.04 * np.cos(np.pi * s / 0.3)
-    tooth += (palette.gum[None, :] - tooth) * np.clip((t - gum_line) * px + 0.5, 0, 1)[:, None]
-    colour += (tooth - colour) * lower_teeth[:, None]
+    on = t > lower_edge - 0.01
+    if reveal > 0 and on.any():
+        so, to = s[on], t[on]
+        pull, shade, seam = _row(so, px, LOWER_ARCH, LOWER_TEETH, LOWER_SHORTER, np.zeros(6))
+        edge_line = lower_edge[on] + pull
+        cover = np.clip((to - edge_line) * px + 0.5, 0, 1) * reveal
+        # In the upper teeth's and the lip's shadow, the lower row is dimmer.
+        lit = 0.74 + 0.1 * np.clip((to - edge_line) / 0.08, 0, 1)
+        tooth = _shaded(palette, shade * lit * (1 - 0.3 * seam))
+        gum_line = lower_edge[on] + LOWER_CROWN + 0.04 * np.cos(np.pi * so / 0.3)
+        tooth += (palette.gum[None, :] - tooth) * np.clip((to - gum_line) * px + 0.5, 0, 1)[:, None]
+        colour[on] += (tooth - colour[on]) * cover[:, None]
 
     # Upper teeth hang from the skull; the upper lip shades their top.
-    pull, shade, seam = _row(s, px, UPPER_ARCH, UPPER_TEETH, UPPER_SHORTER, UPPER_CUSP)
-    edge_line = upper_edge - pull
-    upper_teeth = np.clip((edge_line - t) * px + 0.5, 0, 1) * reveal
-    under_lip = 0.84 + 0.16 * _smoothstep((t - upper) / 0.06)
-    from_edge = np.maximum(edge_line - t, 0)
-    # Gaps show most towards the biting edge; the edge itself is a little translucent.
-    gaps = 1 - seam * (0.18 + 0.22 * np.exp(-from_edge / 0.06))
-    tooth = _shaded(palette, shade * under_lip * gaps)
-    tooth += (palette.cavity[None, :] * 2.6 - tooth) * (0.2 * np.exp(-from_edge / 0.025))[:, None]
-    gum_line = upper_edge - UPPER_CROWN - 0.04 * np.cos(np.pi * s / 0.34)
-    tooth += (palette.gum[None, :] - tooth) * np.clip((gum_line - t) * px + 0.5, 0, 1)[:, None]
-    colour += (tooth - colour) * upper_teeth[:, None]
+    on = t < upper_edge + 0.01
+    if reveal > 0 and on.any():
+        so, to = s[on], t[on]
+        pull, shade, seam = _row(so, px, UPPER_ARCH, UPPER_TEETH, UPPER_SHORTER, UPPER_CUSP)
+        edge_line = upper_edge[on] - pull
+        cover = np.clip((edge_line - to) * px + 0.5, 0, 1) * reveal
+        under_lip = 0.84 + 0.16 * _smoothstep((to - upper[on]) / 0.06)
+        from_edge = np.maximum(edge_line - to, 0)
+        # Gaps show most towards the biting edge; the edge itself is a little translucent.
+        gaps = 1 - seam * (0.18 + 0.22 * np.exp(-from_edge / 0.06))
+        tooth = _shaded(palette, shade * under_lip * gaps)
+        tooth += (palette.cavity[None, :] * 2.6 - tooth) * (0.2 * np.exp(-from_edge / 0.025))[:, None]
+        # Gums show only where a very wide opening lifts the lip past the crowns.
+        gum_line = upper_edge[on] - UPPER_CROWN - 0.04 * np.cos(np.pi * so / 0.34)
+        tooth += (palette.gum[None, :] - tooth) * np.clip((gum_line - to) * px + 0.5, 0, 1)[:, None]
+        colour[on] += (tooth - colour[on]) * cover[:, None]
 
     # The wet inner side of the lips lines the opening for a pixel or two.
     lining = np.exp(-np.maximum(lower - t, 0) * px / 1.2) * 0.5

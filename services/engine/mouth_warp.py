@@ -169,11 +169,8 @@ def _to_corners(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _jaw_profile(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Half-width of the face outline at each level below the nose, sorted by level."""
     levels = np.linspace(t.min(), t.max(), 12)
-    half = np.empty_like(levels)
-    for i, level in enumerate(levels):
-        near = np.abs(t - level) <= max(0.35, (t.max() - t.min()) / 10)
-        half[i] = np.abs(s[near]).max() if near.any() else 0.0
-    return levels, half
+    near = np.abs(t[None, :] - levels[:, None]) <= max(0.35, (t.max() - t.min()) / 10)
+    return levels, np.where(near, np.abs(s)[None, :], 0.0).max(axis=1)
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -181,22 +178,29 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
-def region_weights(frame: MouthFrame, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Per point, whether it may move at all: 1 inside the face and neck, fading to 0 just
+class Region:
+    """Where the face may move, over a pixel box: 1 inside the face and neck, fading to 0 just
     outside them (a blurred mask: no creases, unlike a distance transform's ridges)."""
-    unit = frame.half_width
-    pad = int(np.ceil(0.3 * unit)) + 4
-    x0, y0 = int(np.floor(xs.min())) - pad, int(np.floor(ys.min())) - pad
-    x1, y1 = int(np.ceil(xs.max())) + pad, int(np.ceil(ys.max())) + pad
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    for poly in frame.region_polygons():
-        cv2.fillPoly(mask, [np.round(poly - np.array([x0, y0])).astype(np.int32)], (255,))
-    grow = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.12 * unit) + 1,) * 2))
-    region = cv2.GaussianBlur(grow.astype(np.float32) / 255, (0, 0), max(0.06 * unit, 1.0))
-    region = np.where(grow > 0, np.clip(2 * region, 0, 1), 0.0)
-    ix = np.clip(np.round(xs).astype(np.int64) - x0, 0, x1 - x0 - 1)
-    iy = np.clip(np.round(ys).astype(np.int64) - y0, 0, y1 - y0 - 1)
-    return _smoothstep(region[iy, ix]).astype(np.float32)
+
+    def __init__(self, frame: MouthFrame, xs: np.ndarray, ys: np.ndarray) -> None:
+        """Covers every point of `xs`, `ys` (one raster can serve several grids)."""
+        unit = frame.half_width
+        pad = int(np.ceil(0.3 * unit)) + 4
+        self.x0, self.y0 = int(np.floor(xs.min())) - pad, int(np.floor(ys.min())) - pad
+        x1, y1 = int(np.ceil(xs.max())) + pad, int(np.ceil(ys.max())) + pad
+        mask = np.zeros((y1 - self.y0, x1 - self.x0), np.uint8)
+        for poly in frame.region_polygons():
+            cv2.fillPoly(mask, [np.round(poly - np.array([self.x0, self.y0])).astype(np.int32)], (255,))
+        size = 2 * round(0.12 * unit) + 1
+        grow = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+        blur = cv2.GaussianBlur(grow.astype(np.float32) * np.float32(2 / 255), (0, 0), max(0.06 * unit, 1.0))
+        self.weight = _smoothstep(np.where(grow > 0, blur, np.float32(0))).astype(np.float32)
+
+    def at(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        h, w = self.weight.shape
+        ix = np.clip(np.round(xs).astype(np.int64) - self.x0, 0, w - 1)
+        iy = np.clip(np.round(ys).astype(np.int64) - self.y0, 0, h - 1)
+        return self.weight[iy, ix]
 
 
 @dataclass
@@ -225,15 +229,16 @@ class MouthWarper:
     """
 
     def __init__(self, frame: MouthFrame, xs: np.ndarray, ys: np.ndarray,
-                 neutralise_jaw: bool = False) -> None:
+                 neutralise_jaw: bool = False, region: Region | None = None) -> None:
         """`neutralise_jaw`: the source's lip gap is speech (a video frame), so the jaw closes
-        it as well as the lips; otherwise (a photo) the jaw stays where the source has it."""
+        it as well as the lips; otherwise (a photo) the jaw stays where the source has it.
+        `region`: a raster of the movable region covering these points, shared between grids."""
         self.frame = frame
         s, t = frame.to_local(xs.astype(np.float64), ys.astype(np.float64))
         self.s = s.astype(np.float32)
         self.t = t.astype(np.float32)
         # Nothing moves outside the face and neck; the jaw's motion fades in from the outline.
-        self.region = region_weights(frame, xs, ys)
+        self.region = (region or Region(frame, xs, ys)).at(xs, ys)
         # The jaw turns about the ears: the chin drops most, the jaw's angles hardly at all.
         jaw_half = float(frame.jaw_half.max(initial=2.0))
         inner = 1.0 - _smoothstep((np.abs(s) / jaw_half - 0.25) / 0.7)
