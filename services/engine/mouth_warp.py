@@ -34,6 +34,8 @@ from services.engine.local_axes import LocalAxes
 MAX_GAP = 0.6
 # Share of a gap change taken by the upper lip; the lower lip takes the rest.
 UPPER_SHARE = 0.2
+# Share of closing the source's own lip gap taken by the upper lip.
+CLOSE_SHARE = 0.5
 # Share of the lower lip's drop that the chin (the jaw) takes: the lower lip also moves on the jaw.
 JAW_SHARE = 0.6
 WIDTH_REST = 0.2  # the width of a mouth at rest (visemes.CLASS_SHAPES[SILENCE])
@@ -42,6 +44,8 @@ WIDTH_REST = 0.2  # the width of a mouth at rest (visemes.CLASS_SHAPES[SILENCE])
 NECK_FALLOFF = 1.8
 # Most of the dark rim of an open source mouth skipped when closing it (half mouth widths).
 RIM = 0.1
+# Extra closing of a speaking source's measured lip gap (dubbing), as a share of it.
+OVERCLOSE = 0.35
 # How far past the outer corners (half mouth widths) an open source mouth's corners close.
 CORNER_REACH = 1.08
 # The opening's half-length along the lips that the fine grid covers (beyond the corners).
@@ -250,6 +254,9 @@ class MouthWarper:
         self.spread_reach = (near_lips * lateral_fade * self.region).astype(np.float32)
         self.above_nose = (t - frame.nose_t).astype(np.float32)
         self.jaw_open_in_source = max(frame.source_gap(), 0.0) if neutralise_jaw else 0.0
+        # The face mesh puts the inner lips of a mouth showing teeth a little inside the real
+        # opening: a speaking source is closed by a little more than it measures.
+        self.overclose = np.float32(OVERCLOSE if neutralise_jaw else 0.0)
         # From the lower lip's outer edge to the chin the skin stretches as the chin lags the lip.
         lip_depth = float(np.interp(0.0, frame.outer_lower_s, frame.outer_lower_t))
         self.chin_span = np.float32(max(frame.chin_t - lip_depth, 0.3))
@@ -269,16 +276,18 @@ class MouthWarper:
         gap_now = np.maximum(lower - upper, 0.0)
         # An open source mouth has a dark rim inside its lips: closing it, each lip reaches a
         # little past the landmark line so the rim is not pulled into a ghost line.
-        rim = np.float32(0.5) * np.clip(gap_now - np.float32(0.03), 0, np.float32(RIM))
+        rim = np.float32(0.5) * (np.clip(gap_now - np.float32(0.03), 0, np.float32(RIM))
+                                 + self.overclose * gap_now)
         upper, lower = upper - rim, lower + rim
         gap_now = gap_now + 2 * rim
         # A rounder mouth opens rounder: a fuller lens profile across the opening.
         exponent = np.float32(0.8 - 0.35 * shape.round)
         lens = np.maximum(1.0 - s_src * s_src, 0.0) ** exponent
         target_gap = np.float32(MAX_GAP * shape.open) * lens
-        change = target_gap - gap_now
-        up = np.float32(UPPER_SHARE) * change
-        down = np.float32(1 - UPPER_SHARE) * change
+        # Closing the source's own gap, the lips meet halfway (the closed line then runs smoothly
+        # into the corners); opening to the target, the lower lip and jaw do most of the work.
+        up = np.float32(UPPER_SHARE) * target_gap - np.float32(CLOSE_SHARE) * gap_now
+        down = np.float32(1 - UPPER_SHARE) * target_gap - np.float32(1 - CLOSE_SHARE) * gap_now
 
         new_upper = upper - up
         new_lower = lower + down
@@ -291,8 +300,8 @@ class MouthWarper:
 
         # Below: the lower lip drops whole; from its outer edge down the chin takes JAW_SHARE of
         # the middle's drop, fading at the face's outline and down the neck.
-        jaw_drop = np.float32((1 - UPPER_SHARE) * JAW_SHARE
-                              * (MAX_GAP * shape.open - self.jaw_open_in_source))
+        jaw_drop = np.float32(JAW_SHARE * ((1 - UPPER_SHARE) * MAX_GAP * shape.open
+                                           - (1 - CLOSE_SHARE) * self.jaw_open_in_source))
         chin = _smoothstep((t - (outer_lower + down)) / self.chin_span)
         shift = down * (1 - chin) + jaw_drop * chin * self.jaw_weight
         t_from_lower = t - shift * self.region
@@ -314,7 +323,7 @@ class MouthWarper:
             gap_px=float(MAX_GAP * shape.open * px),
             s=s, t=t, new_upper=new_upper, new_lower=new_lower,
             # The upper teeth hang from where the upper lip rests when the mouth is shut.
-            closed_upper=upper + np.float32(UPPER_SHARE) * gap_now,
+            closed_upper=upper + np.float32(CLOSE_SHARE) * gap_now,
             shape=shape,
             jaw_drop=float((1 - UPPER_SHARE) * JAW_SHARE * MAX_GAP * shape.open),
         )
