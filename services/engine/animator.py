@@ -73,7 +73,7 @@ class FaceAnimator:
         self._coarse_grid = _coarse_grid(box, self._step)
         region = Region(self.mouth, *self._mouth_grid)
         self._coarse_warper = MouthWarper(self.mouth, *self._coarse_grid, neutralise_jaw=video,
-                                          region=region)
+                                          region=region, compact=True)
         lips = self.mouth.lips_roi(self.size)
         self.lips_box: Box = (max(lips[0], box[0]), max(lips[1], box[1]),
                               min(lips[2], box[2]), min(lips[3], box[3]))

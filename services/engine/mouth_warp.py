@@ -178,7 +178,7 @@ def _jaw_profile(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
+    x = np.minimum(np.maximum(x, 0.0), 1.0)  # (np.clip is several times slower on small arrays)
     return x * x * (3 - 2 * x)
 
 
@@ -233,16 +233,25 @@ class MouthWarper:
     """
 
     def __init__(self, frame: MouthFrame, xs: np.ndarray, ys: np.ndarray,
-                 neutralise_jaw: bool = False, region: Region | None = None) -> None:
+                 neutralise_jaw: bool = False, region: Region | None = None,
+                 compact: bool = False) -> None:
         """`neutralise_jaw`: the source's lip gap is speech (a video frame), so the jaw closes
         it as well as the lips; otherwise (a photo) the jaw stays where the source has it.
-        `region`: a raster of the movable region covering these points, shared between grids."""
+        `region`: a raster of the movable region covering these points, shared between grids.
+        `compact`: compute only the points that may move (for maps only, not the interior)."""
         self.frame = frame
+        # Nothing moves outside the face and neck; the jaw's motion fades in from the outline.
+        weight = (region or Region(frame, xs, ys)).at(xs, ys)
+        self.shape = xs.shape
+        self.xs, self.ys = xs.astype(np.float32), ys.astype(np.float32)
+        self.moving: np.ndarray | None = None
+        if compact:
+            self.moving = np.flatnonzero(weight > 0)
+            xs, ys, weight = xs.ravel()[self.moving], ys.ravel()[self.moving], weight.ravel()[self.moving]
+        self.region = weight
         s, t = frame.to_local(xs.astype(np.float64), ys.astype(np.float64))
         self.s = s.astype(np.float32)
         self.t = t.astype(np.float32)
-        # Nothing moves outside the face and neck; the jaw's motion fades in from the outline.
-        self.region = (region or Region(frame, xs, ys)).at(xs, ys)
         # The jaw turns about the ears: the chin drops most, the jaw's angles hardly at all.
         jaw_half = float(frame.jaw_half.max(initial=2.0))
         inner = 1.0 - _smoothstep((np.abs(s) / jaw_half - 0.25) / 0.7)
@@ -309,6 +318,11 @@ class MouthWarper:
         t_src = np.where(t < middle, t_from_upper, t_from_lower)
         s_src = s + (s_src - s) * self.region
         src_x, src_y = frame.to_image(s_src, t_src)
+        if self.moving is not None:
+            full_x, full_y = self.xs.copy(), self.ys.copy()
+            full_x.ravel()[self.moving] = src_x
+            full_y.ravel()[self.moving] = src_y
+            src_x, src_y = full_x, full_y
 
         px = np.float32(frame.half_width)
         alpha = None
