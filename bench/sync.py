@@ -219,7 +219,7 @@ def model_identity() -> str:
 
 
 def print_table(summaries: dict[str, dict[str, Summary]], languages: dict[str, str]) -> None:
-    head = (f"{'family':<31} {'lang':<4} {'p/b/m closed':>13} {'loud':>6} {'true':>6} "
+    head = (f"{'family':<31} {'lang':<4} {'p/b/m closed':>13} {'loud':>6} {'shuf':>6} {'true':>6} "
             f"{'r med':>6} {'r pool':>6} {'offset':>6} {'shuf r':>6} {'loud r':>6} {'true r':>6} "
             f"{'shut@open':>9}")
     print(head)
@@ -229,8 +229,8 @@ def print_table(summaries: dict[str, dict[str, Summary]], languages: dict[str, s
                                              "true phonemes"))
         closed = f"{m.closure_hits}/{m.closure_total}={m.closure:.2f}"
         print(f"{name:<31} {languages.get(name, '*'):<4} {closed:>13} {loud.closure:6.2f} "
-              f"{true.closure:6.2f} {m.r_median:6.3f} {m.r_pooled:6.3f} {m.best_lag:+6d} "
-              f"{shuf.r_pooled:6.3f} {loud.r_pooled:6.3f} {true.r_pooled:6.3f} "
+              f"{shuf.closure:6.2f} {true.closure:6.2f} {m.r_median:6.3f} {m.r_pooled:6.3f} "
+              f"{m.best_lag:+6d} {shuf.r_pooled:6.3f} {loud.r_pooled:6.3f} {true.r_pooled:6.3f} "
               f"{m.shut_when_open:9.2f}")
 
 
@@ -290,8 +290,9 @@ def main() -> int:
         if fam.name in clips:
             voices = sorted({c.voice for c in clips[fam.name]})
             print(f"  {fam.name} [{fam.language}]: {fam.data}; voices: {'; '.join(voices)}")
-    print("columns: p/b/m closed = model; loud/true = closure of the loudness-driven mouth and "
-          "of the true phonemes;\n  r med = median of the clips' r, r pool = r over all frames "
+    print("columns: p/b/m closed = model; loud/shuf/true = closure of the loudness-driven mouth, "
+          "of the model on another clip's audio (chance) and of the true phonemes;\n"
+          "  r med = median of the clips' r, r pool = r over all frames "
           "(lag 0); offset = lag of the best pooled r;\n  shuf r = model on another clip's "
           "audio; loud r / true r = the controls' pooled r;\n  shut@open = share of the "
           "model's frames measured shut where the truth is open > 0.5\n")
