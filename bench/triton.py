@@ -2,7 +2,7 @@
 ONNX Runtime, on loopback) against ONNX Runtime in-process, in the same run.
 
 1. Model cost per request and per video frame at 1, 8 and 32 windows per request (a window is
-   WINDOW mel frames and yields CORE / 4 = 200 new video frames), median of `--repeats`.
+   WINDOW feature frames and yields CORE / 4 = 200 new video frames), median of `--repeats`.
    Both sides run ONNX Runtime with one intra-op thread.
 2. A `--seconds` image render end to end: in-process (the render runs the model itself), and
    the way the inference service does it with Triton (speech decoded and the shapes fetched from
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from services.engine import features, media, render, samples, speech
-from services.engine.mouth_model import CORE, MELS_PER_FRAME, WINDOW
+from services.engine import media, phone_posteriors, render, samples, speech
+from services.engine.mouth_model import CORE, FEATURES_PER_FRAME, WINDOW
 from services.engine.onnx_backend import OnnxBackend
 from services.inference.backends.triton import TritonMouthModel
 from services.inference.forms import RenderForm
@@ -30,14 +30,14 @@ from services.inference.shapes import precompute
 from services.triton_server import TritonServer
 
 BATCHES = (1, 8, 32)
-FRAMES_PER_WINDOW = CORE // MELS_PER_FRAME
+FRAMES_PER_WINDOW = CORE // FEATURES_PER_FRAME
 TEXT = ("The quick brown fox jumps over the lazy dog. Peter Piper picked a peck of pickled "
         "peppers, and Bob bought a big blue map. Maybe we can meet at nine, or maybe at ten.")
 
 
-def _mel(batch: int) -> np.ndarray:
+def _features(batch: int) -> np.ndarray:
     rng = np.random.default_rng(batch)
-    return (rng.standard_normal((batch, WINDOW, features.N_MELS)) * 3 - 8).astype(np.float32)
+    return (rng.standard_normal((batch, WINDOW, phone_posteriors.N_FEATURES)) * 3 - 3).astype(np.float32)
 
 
 def _median_ms(times: list[float]) -> float:
@@ -49,16 +49,16 @@ async def model_costs(triton: TritonMouthModel, repeats: int) -> list[tuple[int,
     local = OnnxBackend(threads=1)
     rows = []
     for batch in BATCHES:
-        mel = _mel(batch)
-        local.infer(mel)
-        await triton.infer(mel)  # warm both
+        x = _features(batch)
+        local.infer(x)
+        await triton.infer(x)  # warm both
         local_times, triton_times = [], []
         for _ in range(repeats):  # interleaved, so a busy moment hits both alike
             t = time.perf_counter()
-            local.infer(mel)
+            local.infer(x)
             local_times.append(time.perf_counter() - t)
             t = time.perf_counter()
-            await triton.infer(mel)
+            await triton.infer(x)
             triton_times.append(time.perf_counter() - t)
         rows.append((batch, _median_ms(local_times), _median_ms(triton_times)))
     return rows
@@ -110,7 +110,7 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             await triton.close()
 
-    print(f"\nmouth model per request ({WINDOW} mel frames a window, {FRAMES_PER_WINDOW} video frames "
+    print(f"\nmouth model per request ({WINDOW} feature frames a window, {FRAMES_PER_WINDOW} video frames "
           f"each; median of {args.repeats})")
     print(f"{'windows':>7} {'in-proc ms':>11} {'Triton ms':>10} {'ratio':>6} {'in-proc us/frame':>17} "
           f"{'Triton us/frame':>16}")

@@ -1,10 +1,11 @@
 """Audio -> mouth shapes at video rate, through an exported model behind `InferenceBackend`.
 
-Audio of any length is resampled to 16 kHz, turned into log-mel frames, cut into fixed windows
-that overlap by enough context for the convolutions, run as one batch (fixed window length so a
-server can batch across requests), and stitched back. The model is non-causal with a receptive
-field of about +-23 mel frames, so with `CONTEXT` frames of context the stitched result equals a
-single whole-sequence run.
+Audio of any length is resampled to 16 kHz, turned into phonetic feature frames
+(`phone_posteriors`: phone posteriors from an acoustic model of real speech, 100 fps), cut into
+fixed windows that overlap by enough context for the convolutions, run as one batch (fixed
+window length so a server can batch across requests), and stitched back. An output frame depends
+on 32 frames of the past and 16 of the future (`net.receptive_field`, `LOOKAHEAD_SHIFT`), so with
+`CONTEXT` frames of context the stitched result equals a single whole-sequence run.
 """
 
 from __future__ import annotations
@@ -15,21 +16,22 @@ from typing import Protocol
 
 import numpy as np
 
-from services.engine import features
+from services.engine import features, phone_posteriors
 from services.engine.errors import MediaError, SilentAudio
-from services.engine.features import LOG_FLOOR, VIDEO_FPS
+from services.engine.features import HOP, VIDEO_FPS
 
-MELS_PER_FRAME = features.MEL_FPS // VIDEO_FPS  # 4
-CORE = 800  # mel frames each window contributes (8 s)
-CONTEXT = 32  # mel frames of context either side (>= the receptive field, 23)
+FEATURES_PER_FRAME = features.MEL_FPS // VIDEO_FPS  # 4
+CORE = 800  # feature frames each window contributes (8 s)
+CONTEXT = 32  # feature frames of context either side (>= the past the model sees, 32)
 WINDOW = CORE + 2 * CONTEXT
 MAX_BATCH = 32  # windows per backend call (Triton's max_batch_size)
 _SILENT = 1e-6  # peak amplitude below which audio holds no sound
 
 
 class InferenceBackend(Protocol):
-    def infer(self, mel_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """mel [B, T, 64] (T a multiple of 4) -> (shapes [B, T/4, 3], viseme logits [B, T/4, V])."""
+    def infer(self, feature_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """features [B, T, 45] (T a multiple of 4) -> (shapes [B, T/4, 3], viseme logits
+        [B, T/4, V])."""
         ...
 
 
@@ -64,25 +66,25 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     return x
 
 
-def window_starts(n_mel: int) -> list[int]:
-    """Start of each window over `n_mel` (a multiple of 4) frames: core k begins at k * CORE."""
-    if n_mel <= WINDOW:
+def window_starts(n_steps: int) -> list[int]:
+    """Start of each window over `n_steps` (a multiple of 4) frames: core k begins at k * CORE."""
+    if n_steps <= WINDOW:
         return [0]
-    count = -(-n_mel // CORE)
-    return [min(max(k * CORE - CONTEXT, 0), n_mel - WINDOW) for k in range(count)]
+    count = -(-n_steps // CORE)
+    return [min(max(k * CORE - CONTEXT, 0), n_steps - WINDOW) for k in range(count)]
 
 
 @dataclass
-class MelWindows:
+class FeatureWindows:
     """One audio's model input, and how to turn the model's outputs back into a `MouthTrack`.
 
     Split from `MouthModel.predict` so a caller with its own way to run the model (an async
     Triton client) windows and stitches exactly as the in-process path does.
     """
 
-    batch: np.ndarray  # [W, T, 64]: the windows (one window of any length when unchunked)
-    starts: list[int]  # first mel frame of each window
-    n_mel: int  # mel frames of the whole audio (a multiple of 4)
+    batch: np.ndarray  # [W, T, 45]: the windows (one window of any length when unchunked)
+    starts: list[int]  # first feature frame of each window
+    n_steps: int  # feature frames of the whole audio (a multiple of 4)
     n_frames: int  # video frames the audio lasts
 
     def chunks(self, size: int = MAX_BATCH) -> list[np.ndarray]:
@@ -98,19 +100,19 @@ class MelWindows:
         return MouthTrack(_fit(s, self.n_frames), _softmax(_fit(v, self.n_frames)))
 
     def _stitch(self, shapes: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n_out = self.n_mel // MELS_PER_FRAME
+        n_out = self.n_steps // FEATURES_PER_FRAME
         out_s = np.empty((n_out, shapes.shape[2]), np.float32)
         out_v = np.empty((n_out, logits.shape[2]), np.float32)
         for k, start in enumerate(self.starts):
-            lo = k * CORE // MELS_PER_FRAME
-            hi = min((k + 1) * CORE, self.n_mel) // MELS_PER_FRAME
-            off = lo - start // MELS_PER_FRAME
+            lo = k * CORE // FEATURES_PER_FRAME
+            hi = min((k + 1) * CORE, self.n_steps) // FEATURES_PER_FRAME
+            off = lo - start // FEATURES_PER_FRAME
             out_s[lo:hi] = shapes[k, off : off + hi - lo]
             out_v[lo:hi] = logits[k, off : off + hi - lo]
         return out_s, out_v
 
 
-def mel_windows(audio: np.ndarray, sample_rate: int, chunked: bool = True) -> MelWindows:
+def feature_windows(audio: np.ndarray, sample_rate: int, chunked: bool = True) -> FeatureWindows:
     """T = round(duration * 25) frames; frame t describes time (t + 0.5) / 25 s.
 
     `chunked=False` makes one window of the whole sequence (for tests and short clips).
@@ -121,13 +123,19 @@ def mel_windows(audio: np.ndarray, sample_rate: int, chunked: bool = True) -> Me
     if len(x) == 0 or float(np.abs(x).max()) < _SILENT:
         raise SilentAudio("the audio is empty or silent: nothing to lip-sync")
     n_frames = round(len(x) / sample_rate * VIDEO_FPS)
-    mel = features.log_mel(features.resample(x, sample_rate, features.SAMPLE_RATE))
-    padded_len = -(-len(mel) // MELS_PER_FRAME) * MELS_PER_FRAME
-    floor = np.full((padded_len - len(mel), mel.shape[1]), np.log(LOG_FLOOR), np.float32)
-    mel = np.concatenate([mel, floor])
-    starts = window_starts(len(mel)) if chunked else [0]
-    batch = mel[None] if len(starts) == 1 else np.stack([mel[s : s + WINDOW] for s in starts])
-    return MelWindows(batch, starts, len(mel), n_frames)
+    steps = phonetic_frames(features.resample(x, sample_rate, features.SAMPLE_RATE))
+    starts = window_starts(len(steps)) if chunked else [0]
+    batch = steps[None] if len(starts) == 1 else np.stack([steps[s : s + WINDOW] for s in starts])
+    return FeatureWindows(batch, starts, len(steps), n_frames)
+
+
+def phonetic_frames(audio16k: np.ndarray, warp: float = 1.0) -> np.ndarray:
+    """The model's input for 16 kHz audio, zero padded to a whole number of video frames
+    (`warp`: training's vocal tract length perturbation, see `phone_posteriors.filterbank`)."""
+    n = phone_posteriors.n_frames(len(audio16k))
+    short = -n % FEATURES_PER_FRAME
+    padded = np.concatenate([audio16k, np.zeros(short * HOP, np.float32)]) if short else audio16k
+    return phone_posteriors.phonetic_features(padded, warp)
 
 
 class MouthModel:
@@ -142,8 +150,8 @@ class MouthModel:
         self.backend = backend
 
     def predict(self, audio: np.ndarray, sample_rate: int, chunked: bool = True) -> MouthTrack:
-        """See `mel_windows`; all windows run in as few backend calls as `MAX_BATCH` allows."""
-        windows = mel_windows(audio, sample_rate, chunked)
+        """See `feature_windows`; all windows run in as few backend calls as `MAX_BATCH` allows."""
+        windows = feature_windows(audio, sample_rate, chunked)
         parts = [self.backend.infer(chunk) for chunk in windows.chunks()]
         return windows.track(np.concatenate([p[0] for p in parts]),
                              np.concatenate([p[1] for p in parts]))

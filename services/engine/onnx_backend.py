@@ -14,7 +14,7 @@ DEFAULT_MODEL_PATH = model_file("mouth_shapes")
 
 
 class OnnxBackend:
-    """Runs `model.onnx`: mel [B, T, 64] -> (shapes [B, T/4, 3], viseme logits [B, T/4, V])."""
+    """Runs `model.onnx`: features [B, T, 45] -> (shapes [B, T/4, 3], viseme logits [B, T/4, V])."""
 
     def __init__(self, path: str | Path | None = None, threads: int = 1) -> None:
         self.path = Path(path) if path is not None else DEFAULT_MODEL_PATH
@@ -35,10 +35,10 @@ class OnnxBackend:
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load mouth model {self.path}: {exc}") from exc
 
-    def infer(self, mel_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, feature_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         try:
             shapes, visemes = self._session.run(
-                ["shapes", "visemes"], {"mel": np.ascontiguousarray(mel_batch, np.float32)}
+                ["shapes", "visemes"], {"features": np.ascontiguousarray(feature_batch, np.float32)}
             )
         except Exception as exc:
             raise ModelError(f"mouth model failed to run: {exc}") from exc

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from services.engine import features, media
-from services.engine.mouth_model import mel_windows
+from services.engine.mouth_model import feature_windows
 from services.engine.mouth_track import rest_shapes, shapes_for_render
 from services.errors import Unavailable
 from services.inference.forms import INPUTS, RenderForm
@@ -35,7 +35,7 @@ class AsyncMouthModel(Protocol):
     """`InferenceBackend.infer`, awaited (the Triton backend). `infer` raises
     `ModelServerUnavailable` when the server does not answer."""
 
-    async def infer(self, mel_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    async def infer(self, feature_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
     async def ready(self) -> bool: ...
 
@@ -78,7 +78,7 @@ async def speech_shapes(model: AsyncMouthModel, speech48k: np.ndarray) -> np.nda
     `render.model_shapes` computes them in-process."""
     audio16k = await asyncio.to_thread(features.resample, speech48k, media.OUTPUT_AUDIO_RATE,
                                        features.SAMPLE_RATE)
-    windows = await asyncio.to_thread(mel_windows, audio16k, features.SAMPLE_RATE)
+    windows = await asyncio.to_thread(feature_windows, audio16k, features.SAMPLE_RATE)
     parts = await asyncio.gather(*(model.infer(chunk) for chunk in windows.chunks()))
     track = windows.track(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     return shapes_for_render(track.shapes, track.visemes)

@@ -27,7 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
 from proxy.app import create_app
 from services import billing
-from services.engine import features, media, render, samples
+from services.engine import media, phone_posteriors, render, samples
 from services.engine.errors import ModelError
 from services.engine.mouth_model import WINDOW
 from services.engine.onnx_backend import OnnxBackend
@@ -131,9 +131,9 @@ async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float, wha
         await asyncio.sleep(0.05)
 
 
-def _mel(batch: int, frames: int, seed: int) -> np.ndarray:
+def _features(batch: int, frames: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((batch, frames, features.N_MELS)) * 3 - 8).astype(np.float32)
+    return (rng.standard_normal((batch, frames, phone_posteriors.N_FEATURES)) * 3 - 3).astype(np.float32)
 
 
 # -- the model ---------------------------------------------------------------------------------
@@ -144,19 +144,19 @@ async def test_triton_answers_as_onnx_runtime_in_process(triton: TritonServer, i
     try:
         assert await model.ready()
         for batch, frames in ((1, WINDOW), (8, WINDOW), (32, WINDOW), (1, 400), (3, 1004)):
-            mel = _mel(batch, frames, seed=batch + frames)
-            shapes, logits = await model.infer(mel)
-            want_shapes, want_logits = local.infer(mel)
+            x = _features(batch, frames, seed=batch + frames)
+            shapes, logits = await model.infer(x)
+            want_shapes, want_logits = local.infer(x)
             assert shapes.shape == (batch, frames // 4, 3) and logits.shape == want_logits.shape
             np.testing.assert_allclose(shapes, want_shapes, rtol=0, atol=1e-5)
             np.testing.assert_allclose(logits, want_logits, rtol=0, atol=1e-5)
 
         # Requests sent at once are merged by Triton's dynamic batcher; each still gets its own.
         before = await triton_counts(triton)
-        mels = [_mel(2, WINDOW, seed=100 + i) for i in range(6)]
-        answers = await asyncio.gather(*(model.infer(m) for m in mels))
-        for mel, (shapes, _) in zip(mels, answers, strict=True):
-            np.testing.assert_allclose(shapes, local.infer(mel)[0], rtol=0, atol=1e-5)
+        inputs = [_features(2, WINDOW, seed=100 + i) for i in range(6)]
+        answers = await asyncio.gather(*(model.infer(m) for m in inputs))
+        for x, (shapes, _) in zip(inputs, answers, strict=True):
+            np.testing.assert_allclose(shapes, local.infer(x)[0], rtol=0, atol=1e-5)
         after = await triton_counts(triton)
         assert after[0] - before[0] == 12  # windows
         assert 1 <= after[1] - before[1] <= 6  # model executions: batched where they met
@@ -175,11 +175,11 @@ async def test_a_request_triton_refuses_is_a_model_error_not_retried(triton: Tri
     try:
         started = time.monotonic()
         with pytest.raises(ModelError, match="multiple of 4 frames, got 862"):
-            await model.infer(_mel(1, 862, seed=0))
+            await model.infer(_features(1, 862, seed=0))
         assert time.monotonic() - started < 2  # no pauses: a refusal is not an outage
         unknown = TritonMouthModel(triton.grpc_address, model="nope")
         with pytest.raises(ModelError, match="unknown model: 'nope'"):
-            await unknown.infer(_mel(1, 400, seed=0))
+            await unknown.infer(_features(1, 400, seed=0))
         await unknown.close()
     finally:
         await model.close()

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.engine import features, visemes
+from services.engine import features, phone_posteriors, visemes
 from services.engine.errors import MediaError, ModelError, SilentAudio
 from services.engine.mouth_model import CORE, WINDOW, MouthModel, window_starts
 from services.engine.onnx_backend import DEFAULT_MODEL_PATH, OnnxBackend
 from services.engine.training import data, metrics
+from services.engine.training.net import lookahead_frames
 from services.engine.visemes import Viseme
 
 
@@ -75,24 +76,24 @@ def test_chunked_equals_unchunked(model: MouthModel,
 def test_batch_invariance() -> None:
     backend = OnnxBackend()
     rng = np.random.default_rng(0)
-    mel = (rng.standard_normal((3, WINDOW, features.N_MELS)) * 3 - 8).astype(np.float32)
-    shapes, logits = backend.infer(mel)
+    x = (rng.standard_normal((3, WINDOW, phone_posteriors.N_FEATURES)) * 3 - 3).astype(np.float32)
+    shapes, logits = backend.infer(x)
     for i in range(3):
-        s, v = backend.infer(mel[i : i + 1])
+        s, v = backend.infer(x[i : i + 1])
         assert np.abs(s[0] - shapes[i]).max() < 1e-5
         assert np.abs(v[0] - logits[i]).max() < 1e-4
 
 
 class _MeanBackend:
-    """A stand-in model with no context: output frame j = mean of mel frames 4j..4j+3."""
+    """A stand-in model with no context: output frame j = mean of input frames 4j..4j+3."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, ...]] = []
 
-    def infer(self, mel_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.calls.append(mel_batch.shape)
-        b, t, f = mel_batch.shape
-        pooled = mel_batch.reshape(b, t // 4, 4, f).mean(axis=2)
+    def infer(self, feature_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.calls.append(feature_batch.shape)
+        b, t, f = feature_batch.shape
+        pooled = feature_batch.reshape(b, t // 4, 4, f).mean(axis=2)
         return pooled[:, :, :3], pooled[:, :, :visemes.N_VISEMES]
 
 
@@ -107,6 +108,25 @@ def test_windows_are_batched_in_one_call_and_stitched_in_order() -> None:
     reference = MouthModel(backend=_MeanBackend()).predict(audio, 16000, chunked=False)
     np.testing.assert_allclose(track.shapes, reference.shapes, atol=1e-6)
     assert len(track) == 25 * 25
+
+
+def test_a_frame_needs_at_most_200_ms_of_future_audio(
+        model: MouthModel, heldout: list[data.LabelledUtterance]) -> None:
+    """What a live stream relies on: changing audio more than 200 ms after a frame's time
+    leaves that frame (and every earlier one) as it was."""
+    u = heldout[0].utterance
+    audio = features.resample(u.audio, u.sample_rate, 16000)
+    base = model.predict(audio, 16000, chunked=False)
+    frame = len(base) // 2
+    frame_time = (frame + 0.5) / 25
+    # A feature frame reads half its window (12.8 ms) around its centre.
+    cut = int((frame_time + 0.2 + phone_posteriors.FRAME / 2 / 16000) * 16000) + 1
+    changed = audio.copy()
+    changed[cut:] = np.random.default_rng(1).standard_normal(len(audio) - cut) * 0.3
+    other = model.predict(changed, 16000, chunked=False)
+    assert np.abs(other.shapes[: frame + 1] - base.shapes[: frame + 1]).max() < 1e-5
+    assert np.abs(other.shapes[frame + 8 :] - base.shapes[frame + 8 :]).max() > 1e-3
+    assert (lookahead_frames() + phone_posteriors.LOOKAHEAD_FRAMES) * 10 <= 200
 
 
 def test_window_starts_cover_everything() -> None:

@@ -11,8 +11,8 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from services.engine.features import N_MELS
 from services.engine.onnx_backend import DEFAULT_MODEL_PATH
+from services.engine.phone_posteriors import N_FEATURES
 from services.engine.training.triton_configs import mouth_shapes_configs, write_configs
 from services.engine.visemes import N_VISEMES
 from services.triton_server import TRITON_MODELS, make_backend_dir, model_names, server_environment
@@ -25,7 +25,7 @@ def _config(relative: str) -> model_config_pb2.ModelConfig:
 
 
 def test_configs_are_what_the_exporter_writes() -> None:
-    for relative, text in mouth_shapes_configs(MAX_BATCH, N_MELS, N_VISEMES).items():
+    for relative, text in mouth_shapes_configs(MAX_BATCH, N_FEATURES, N_VISEMES).items():
         assert (TRITON_MODELS / relative).read_text() == text, f"re-export or fix {relative}"
 
 
@@ -40,7 +40,7 @@ def test_embedded_and_production_configs_describe_one_model() -> None:
         assert config.name == "mouth_shapes" and config.max_batch_size == MAX_BATCH
         assert config.HasField("dynamic_batching")
         assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
-            ("mel", model_config_pb2.TYPE_FP32, [-1, N_MELS])]
+            ("features", model_config_pb2.TYPE_FP32, [-1, N_FEATURES])]
         assert [(o.name, list(o.dims)) for o in config.output] == [
             ("shapes", [-1, 3]), ("visemes", [-1, N_VISEMES])]
     link = TRITON_MODELS / "production" / "mouth_shapes" / "1" / "model.onnx"
@@ -52,7 +52,7 @@ def test_export_writes_a_servable_repository_elsewhere(tmp_path: Path) -> None:
     onnx = tmp_path / "repo" / "mouth_shapes" / "1" / "model.onnx"
     onnx.parent.mkdir(parents=True)
     onnx.write_bytes(b"onnx")
-    write_configs(onnx, MAX_BATCH, N_MELS, N_VISEMES)
+    write_configs(onnx, MAX_BATCH, N_FEATURES, N_VISEMES)
     repo = tmp_path / "repo"
     assert model_names(repo) == ["mouth_shapes"]  # production/ is not taken for a model
     assert (repo / "mouth_shapes" / "1" / "model.py").is_file()

@@ -1,11 +1,15 @@
 """Waveform augmentation so a model trained on clean synthetic speech copes with real recordings:
-noise (white, pink, babble), level, band limits (low-pass, telephone), and room reverberation.
+noise (white, pink, babble, music), level, clipping, band limits (low-pass, telephone), room
+reverberation, and lossy codecs (MP3, AAC, Opus at low bit rates).
 
-All functions are pure numpy, take a seeded `np.random.Generator` and work at 16 kHz.
+All functions take a seeded `np.random.Generator` and work at 16 kHz; all but `codec` are numpy.
 """
 
 from __future__ import annotations
 
+import io
+
+import av
 import numpy as np
 
 from services.engine.features import SAMPLE_RATE
@@ -44,6 +48,82 @@ def babble(n: int, others: list[np.ndarray], rng: np.random.Generator) -> np.nda
         shift = int(rng.integers(0, len(other)))
         out += looped[shift : shift + n]
     return out
+
+
+def music(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Background music: chords of harmonic tones on a beat, with a kick drum."""
+    t = np.arange(n) / SAMPLE_RATE
+    out = np.zeros(n, np.float32)
+    beat = float(rng.uniform(0.35, 0.7))
+    root = float(rng.uniform(110.0, 220.0))
+    for start in np.arange(0.0, n / SAMPLE_RATE, beat * 4):
+        chord = root * 2 ** (rng.choice((0, 3, 4, 5, 7, 9), size=3, replace=False) / 12)
+        a, b = int(start * SAMPLE_RATE), min(int((start + beat * 4) * SAMPLE_RATE), n)
+        seg = t[a:b] - start
+        env = np.exp(-seg * float(rng.uniform(0.3, 2.0)))
+        for f0 in chord:
+            for h in (1, 2, 3):
+                out[a:b] += (env * np.sin(2 * np.pi * f0 * h * seg) / h).astype(np.float32)
+    kick = np.exp(-np.arange(int(0.12 * SAMPLE_RATE)) / 400.0) * np.sin(
+        2 * np.pi * 60 * np.arange(int(0.12 * SAMPLE_RATE)) / SAMPLE_RATE)
+    for start in np.arange(0.0, n / SAMPLE_RATE, beat):
+        a = int(start * SAMPLE_RATE)
+        b = min(a + len(kick), n)
+        out[a:b] += 2.0 * kick[: b - a].astype(np.float32)
+    return out
+
+
+def clip(x: np.ndarray, overdrive_db: float) -> np.ndarray:
+    """A recording made too loud: gain past full scale, then hard clipping."""
+    peak = float(np.abs(x).max(initial=0.0))
+    if peak <= 0:
+        return x
+    return np.clip(x / peak * 10 ** (overdrive_db / 20), -1.0, 1.0).astype(np.float32)
+
+
+_CODECS = {"mp3": ("mp3", "libmp3lame"), "aac": ("adts", "aac"), "opus": ("ogg", "libopus")}
+
+
+def codec(x: np.ndarray, name: str, bitrate: int) -> np.ndarray:
+    """Round trip through a lossy codec (PyAV's FFmpeg) at `bitrate` bits/s, 16 kHz mono."""
+    container, encoder = _CODECS[name]
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        stream = out.add_stream(encoder, rate=SAMPLE_RATE)
+        assert isinstance(stream, av.audio.stream.AudioStream)
+        stream.bit_rate = bitrate
+        stream.layout = "mono"
+        pcm = np.clip(x, -1, 1).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(pcm, format="flt", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    buf.seek(0)
+    chunks = []
+    with av.open(buf, "r") as inp:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        for decoded in inp.decode(audio=0):
+            for r in resampler.resample(decoded):
+                chunks.append(r.to_ndarray().reshape(-1))
+    y = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    out_x = np.zeros(len(x), np.float32)
+    # Encoders add a priming delay; line the decoded audio up with the input by correlation.
+    lag = _delay(x, y)
+    piece = y[lag : lag + len(x)]
+    out_x[: len(piece)] = piece
+    return out_x
+
+
+def _delay(x: np.ndarray, y: np.ndarray, max_lag: int = 4096) -> int:
+    n = min(len(x), len(y) - max_lag, 32000)
+    if n <= 0:
+        return 0
+    scores = [float(np.dot(x[:n], y[k : k + n])) for k in range(0, max_lag, 8)]
+    coarse = int(np.argmax(scores)) * 8
+    fine = range(max(coarse - 8, 0), coarse + 9)
+    return max(fine, key=lambda k: float(np.dot(x[:n], y[k : k + n])))
 
 
 def add_noise(x: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
@@ -100,8 +180,15 @@ def augment(x: np.ndarray, others: list[np.ndarray], rng: np.random.Generator) -
         y = add_noise(y, white_noise(len(y), rng), float(rng.uniform(5.0, 40.0)))
     elif r < 0.5:
         y = add_noise(y, pink_noise(len(y), rng), float(rng.uniform(5.0, 40.0)))
-    elif r < 0.7 and others:
+    elif r < 0.65 and others:
         y = add_noise(y, babble(len(y), others, rng), float(rng.uniform(8.0, 25.0)))
+    elif r < 0.8:
+        y = add_noise(y, music(len(y), rng), float(rng.uniform(8.0, 25.0)))
+    if rng.random() < 0.2:
+        name = str(rng.choice(list(_CODECS)))
+        y = codec(y, name, int(rng.choice((16000, 24000, 32000, 48000))))
+    if rng.random() < 0.1:
+        y = clip(y, float(rng.uniform(3.0, 15.0)))
     if rng.random() < 0.8:
         y = y * np.float32(10 ** (rng.uniform(-30.0, 6.0) / 20))
     return np.clip(y, -1.0, 1.0).astype(np.float32)

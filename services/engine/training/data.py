@@ -14,14 +14,16 @@ This module is numpy-only (no torch), so the benchmark can use it in the runtime
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 from dataclasses import dataclass
 
 import numpy as np
 
 from services.engine import features, speech, visemes
+from services.engine.errors import MediaError
 from services.engine.speech import SILENCE, Phoneme, Utterance
-from services.engine.training import augment, text
+from services.engine.training import augment, festival, text
 
 ENGLISH_TRAIN_VOICES = (
     "en-us", "en", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
@@ -37,10 +39,20 @@ TRAIN_RATES = tuple(range(110, 261, 10))
 HELD_OUT_RATES = (135, 175, 215)
 PITCH_RANGE = (20, 90)
 HELD_OUT_PITCHES = (35, 50, 65)
+# Festival voices trained on (diphones and HTS voices built from recordings of real speakers),
+# with the language of the text they read. Held out for evaluation, never trained on:
+# kal_diphone, cmu_us_slt_arctic_hts, flite, pyopenjtalk's voices, real recordings.
+FESTIVAL_TRAIN_VOICES: dict[str, str] = {
+    "ked_diphone": "en", "pc_diphone": "it", "lp_diphone": "it", "czech_ph": "cs",
+    "suo_fi_lj_diphone": "fi", "hy_fi_mv_diphone": "fi", "upc_ca_ona_hts": "es",
+}
+FESTIVAL_HELD_OUT_VOICES = ("kal_diphone", "cmu_us_slt_arctic_hts")
+# Vocal tract length perturbation of augmented copies: filter bank stretch factors (about the
+# spread between adult male, female and young voices).
+VTLP_RANGE = (0.88, 1.12)
 
 FPS = features.VIDEO_FPS
-SAMPLES_PER_FRAME = features.SAMPLE_RATE // FPS  # 640: one video frame = 4 mel frames
-MELS_PER_FRAME = features.MEL_FPS // FPS
+STEPS_PER_FRAME = features.MEL_FPS // FPS  # feature frames per video frame
 
 
 @dataclass(frozen=True)
@@ -189,6 +201,69 @@ def training_examples(n: int, seed: int = 0) -> list[Example]:
     return out
 
 
+def festival_examples(n: int, seed: int = 0) -> list[Example]:
+    """`n` training items from festival's training voices, in turn; 1-3 sentences each."""
+    rng = random.Random(f"festival-{seed}")
+    voices = list(FESTIVAL_TRAIN_VOICES)
+    plans: dict[str, list[list[str]]] = {v: [] for v in voices}
+    for i in range(n):
+        voice = voices[i % len(voices)]
+        language = FESTIVAL_TRAIN_VOICES[voice]
+        count = rng.choice((1, 1, 2, 3))
+        plans[voice].append([text.english_sentence(rng) if language == "en"
+                             else text.pseudo_sentence(language, rng) for _ in range(count)])
+    out = []
+    for voice, items in plans.items():
+        if not items:
+            continue
+        spoken = iter(_festival_say([s for item in items for s in item], voice))
+        for item in items:
+            parts = [p for p in (next(spoken) for _ in item) if p is not None]
+            if not parts:
+                continue
+            gaps = [rng.uniform(0.05, 0.8) for _ in parts[1:]]
+            utt = concatenate(parts, gaps, lead=rng.uniform(0.0, 0.6), trail=rng.uniform(0.0, 0.6))
+            out.append(to_example(utt, FESTIVAL_TRAIN_VOICES[voice]))
+    return out
+
+
+def _festival_say(texts: list[str], voice: str) -> list[Utterance | None]:
+    """Trimmed speech for each text; None where festival cannot read one (some voices reject a
+    few pseudo-words: the batch is retried one text at a time so the rest survive)."""
+    try:
+        return [_trim_silence(u) for u in festival.synthesize_many(texts, voice)]
+    except MediaError:
+        out: list[Utterance | None] = []
+        for t in texts:
+            try:
+                out.append(_trim_silence(festival.synthesize(t, voice)))
+            except MediaError:
+                out.append(None)
+        return out
+
+
+def _trim_silence(utt: Utterance) -> Utterance:
+    """Festival pads each sentence with a pause; keep at most 0.1 s of it at either end."""
+    phon = utt.phonemes
+    start = phon[1].start - 0.1 if len(phon) > 1 and phon[0].symbol == SILENCE else 0.0
+    start = max(start, 0.0)
+    end = utt.duration
+    if len(phon) > 1 and phon[-1].symbol == SILENCE:
+        end = min(phon[-1].start + 0.1, end)
+    a, b = int(start * utt.sample_rate), int(end * utt.sample_rate)
+    kept = [Phoneme(p.symbol, max(p.start - start, 0.0)) for p in phon if p.start < end]
+    return Utterance(utt.audio[a:b], utt.sample_rate, _dedupe(kept))
+
+
+def _dedupe(phonemes: list[Phoneme]) -> list[Phoneme]:
+    out: list[Phoneme] = []
+    for p in phonemes:
+        if out and out[-1].start >= p.start:
+            out.pop()
+        out.append(p)
+    return out
+
+
 def heldout_examples(n: int, seed: int = 0) -> list[Example]:
     return [to_example(lu.utterance, "en") for lu in heldout_utterances(n, seed)]
 
@@ -198,7 +273,7 @@ def heldout_examples(n: int, seed: int = 0) -> list[Example]:
 
 @dataclass
 class Batch:
-    mel: np.ndarray  # [B, T_mel, N_MELS] float32, T_mel = 4 * T
+    features: np.ndarray  # [B, 4 * T, N_FEATURES] float32
     shapes: np.ndarray  # [B, T, 3]
     visemes: np.ndarray  # [B, T] int64
 
@@ -208,45 +283,81 @@ def _silent_targets(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.tile(shape, (n, 1)), np.zeros(n, np.int64)
 
 
-def crop(example: Example, frames: int, rng: np.random.Generator) -> Example:
-    """A window of `frames` video frames; short items are padded with silence at random sides."""
+def featurize(pool: list[Example], versions: int, seed: int, workers: int = 2) -> list[
+        list[np.ndarray]]:
+    """Every item's model input `versions` times: clean, then differently augmented copies.
+
+    Features are computed once for whole utterances (the front end costs far more than a
+    training step, and its running normalisation wants the utterance's own past); batches
+    then crop from them. Each item draws its augmentations from its own seed, so the result
+    does not depend on `workers`.
+    """
+    global _FEATURIZING
+    _FEATURIZING = pool  # forked workers read it from memory instead of a pickled copy per job
+    jobs = [(i, versions, seed) for i in range(len(pool))]
+    try:
+        if workers <= 1:
+            return [_featurize_item(job) for job in jobs]
+        with multiprocessing.get_context("fork").Pool(workers) as procs:
+            return procs.map(_featurize_item, jobs, chunksize=16)
+    finally:
+        _FEATURIZING = []
+
+
+_FEATURIZING: list[Example] = []
+
+
+def _featurize_item(job: tuple[int, int, int]) -> list[np.ndarray]:
+    from services.engine.mouth_model import phonetic_frames
+
+    i, versions, seed = job
+    pool = _FEATURIZING
+    rng = np.random.default_rng([seed, i])
+    audio = pool[i].audio
+    copies = [phonetic_frames(audio)]
+    for _ in range(versions - 1):
+        others = [pool[int(j)].audio for j in rng.integers(0, len(pool), size=2)]
+        warp = float(rng.uniform(*VTLP_RANGE))
+        copies.append(phonetic_frames(augment.augment(audio, others, rng), warp))
+    return copies
+
+
+def _fit_rows(x: np.ndarray, n: int) -> np.ndarray:
+    """Crop or edge-pad rows to exactly `n`."""
+    if len(x) >= n:
+        return x[:n]
+    return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)])
+
+
+def crop(example: Example, steps: np.ndarray, frames: int, rng: np.random.Generator) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray]:
+    """(features, shapes, visemes) of a window of `frames` video frames; short items are padded
+    with silence (targets) and their edge frames (features) at random sides."""
     t = len(example.shapes)
-    audio, shapes, labels = example.audio, example.shapes, example.visemes
+    steps = _fit_rows(steps, t * STEPS_PER_FRAME)
+    shapes, labels = example.shapes, example.visemes
     if t < frames:
         left = int(rng.integers(0, frames - t + 1))
         right = frames - t - left
         ls, lv = _silent_targets(left)
         rs, rv = _silent_targets(right)
-        shapes = np.concatenate([ls, shapes, rs])
-        labels = np.concatenate([lv, labels, rv])
-        body = np.zeros(t * SAMPLES_PER_FRAME, np.float32)
-        body[: min(len(audio), len(body))] = audio[: len(body)]
-        audio = np.concatenate([np.zeros(left * SAMPLES_PER_FRAME, np.float32), body,
-                                np.zeros(right * SAMPLES_PER_FRAME, np.float32)])
-        return Example(audio, shapes, labels, example.language)
+        padded = np.concatenate([np.repeat(steps[:1], left * STEPS_PER_FRAME, axis=0), steps,
+                                 np.repeat(steps[-1:], right * STEPS_PER_FRAME, axis=0)])
+        return (padded, np.concatenate([ls, shapes, rs]), np.concatenate([lv, labels, rv]))
     start = int(rng.integers(0, t - frames + 1))
-    a0 = start * SAMPLES_PER_FRAME
-    piece = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
-    chunk = audio[a0 : a0 + len(piece)]
-    piece[: len(chunk)] = chunk
-    return Example(piece, shapes[start : start + frames], labels[start : start + frames],
-                   example.language)
+    a0 = start * STEPS_PER_FRAME
+    return (steps[a0 : a0 + frames * STEPS_PER_FRAME], shapes[start : start + frames],
+            labels[start : start + frames])
 
 
-def make_batch(
-    pool: list[Example], indices: list[int], frames: int, rng: np.random.Generator,
-    augmented: bool = True,
-) -> Batch:
-    """Crop, augment and featurize `indices` of `pool` into one batch."""
-    mels, shapes, labels = [], [], []
+def make_batch(pool: list[Example], cache: list[list[np.ndarray]], indices: list[int],
+               frames: int, rng: np.random.Generator) -> Batch:
+    """Crops of `indices` of `pool`, each from a random one of its featurized versions."""
+    steps, shapes, labels = [], [], []
     for i in indices:
-        ex = crop(pool[i], frames, rng)
-        audio = ex.audio
-        if augmented:
-            others = [pool[int(j)].audio for j in rng.integers(0, len(pool), size=2)]
-            audio = augment.augment(audio, others, rng)
-        mel = features.log_mel(audio)[: frames * MELS_PER_FRAME]
-        mels.append(mel)
-        shapes.append(ex.shapes)
-        labels.append(ex.visemes)
-    return Batch(np.stack(mels), np.stack(shapes), np.stack(labels))
+        version = cache[i][int(rng.integers(0, len(cache[i])))]
+        x, y, v = crop(pool[i], version, frames, rng)
+        steps.append(x)
+        shapes.append(y)
+        labels.append(v)
+    return Batch(np.stack(steps), np.stack(shapes), np.stack(labels))

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from services.engine.features import N_MELS
 from services.engine.onnx_backend import DEFAULT_MODEL_PATH, OnnxBackend
+from services.engine.phone_posteriors import N_FEATURES
 from services.engine.training.net import MouthNet
 from services.engine.training.triton_configs import write_configs
 
@@ -40,14 +40,14 @@ def export_onnx(model: MouthNet, path: Path = DEFAULT_MODEL_PATH) -> dict[str, o
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter warns that it is legacy
         torch.onnx.export(
-            model, (torch.zeros(1, 400, N_MELS),), str(path),
-            input_names=["mel"], output_names=["shapes", "visemes"],
-            dynamic_axes={"mel": {0: "batch", 1: "time"}, "shapes": {0: "batch", 1: "frames"},
+            model, (torch.zeros(1, 400, N_FEATURES),), str(path),
+            input_names=["features"], output_names=["shapes", "visemes"],
+            dynamic_axes={"features": {0: "batch", 1: "time"}, "shapes": {0: "batch", 1: "frames"},
                           "visemes": {0: "batch", 1: "frames"}},
             opset_version=17, dynamo=False,
         )
     n_visemes = int(model.visemes.out_channels)
-    write_configs(path, MAX_BATCH, N_MELS, n_visemes)
+    write_configs(path, MAX_BATCH, N_FEATURES, n_visemes)
     max_diff = verify(model, path)
     return {"onnx": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -60,10 +60,10 @@ def verify(model: MouthNet, path: Path) -> float:
     rng = np.random.default_rng(0)
     worst = 0.0
     for batch, frames in ((1, 400), (3, 864), (2, 1004)):
-        mel = (rng.standard_normal((batch, frames, N_MELS)) * 3 - 8).astype(np.float32)
+        x = (rng.standard_normal((batch, frames, N_FEATURES)) * 3 - 3).astype(np.float32)
         with torch.no_grad():
-            ts, tv = model(torch.from_numpy(mel))
-        os_, ov = backend.infer(mel)
+            ts, tv = model(torch.from_numpy(x))
+        os_, ov = backend.infer(x)
         worst = max(worst, float(np.abs(os_ - ts.numpy()).max()),
                     float(np.abs(ov - tv.numpy()).max()))
     if worst > TOLERANCE:

@@ -1,12 +1,16 @@
-"""The mouth model: a small non-causal temporal conv net, log-mel (100 fps) -> mouth shapes
+"""The mouth model: a small temporal conv net, phonetic features (100 fps) -> mouth shapes
 (25 fps).
 
-    mel [B, T, 64] -> normalise (fixed per-band stats) -> conv k5 @100 fps
+    features [B, T, 45] (`phone_posteriors`: 42 phone log posteriors, energy and its deltas)
+      -> normalise (fixed per-feature stats) -> delay by LOOKAHEAD_SHIFT -> conv k5 @100 fps
       -> conv k4 stride 2 -> conv k4 stride 2 (@25 fps)
       -> residual dilated convs (k3, dilation 1, 2, 1)
       -> shapes [B, T/4, 3] (sigmoid)   visemes [B, T/4, V] (logits)
 
-Receptive field: about +-240 ms, enough to see a closure's silence and the release after it.
+Receptive field: 240 ms either side of the (delayed) input, so an output frame sees 320 ms of
+the past and 160 ms of the future: enough to see a closure's silence and the release after it,
+while the future it needs stays bounded (with the front end's 30 ms, under 200 ms) so the same
+model can drive a live stream.
 Only convolutions and batch norm (fixed at inference), so chunked inference with enough context
 equals whole-sequence inference, and the ONNX export has no recurrent ops.
 """
@@ -16,10 +20,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from services.engine.features import N_MELS
+from services.engine.phone_posteriors import N_FEATURES
 from services.engine.visemes import N_VISEMES
 
-DOWNSAMPLE = 4  # mel frames per output frame
+DOWNSAMPLE = 4  # feature frames per output frame
+# Input frames the net is delayed by: a multiple of DOWNSAMPLE so output frames stay aligned.
+LOOKAHEAD_SHIFT = 8
 
 
 def _conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1,
@@ -44,17 +50,17 @@ class _Residual(nn.Module):
 
 
 class MouthNet(nn.Module):
-    mel_mean: torch.Tensor
-    mel_std: torch.Tensor
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
 
     def __init__(self, channels: int = 160, n_visemes: int = N_VISEMES, dropout: float = 0.1,
                  dilations: tuple[int, ...] = (1, 2, 1)) -> None:
         super().__init__()
-        # Per-band log-mel statistics of the training set, saved with the weights.
-        self.register_buffer("mel_mean", torch.zeros(N_MELS))
-        self.register_buffer("mel_std", torch.ones(N_MELS))
+        # Per-feature statistics of the training set, saved with the weights.
+        self.register_buffer("feature_mean", torch.zeros(N_FEATURES))
+        self.register_buffer("feature_std", torch.ones(N_FEATURES))
         self.front = nn.Sequential(
-            _conv_bn(N_MELS, channels, 5),
+            _conv_bn(N_FEATURES, channels, 5),
             _conv_bn(channels, channels, 4, stride=2, padding=1),  # 100 -> 50 fps
             _conv_bn(channels, channels, 4, stride=2, padding=1),  # 50 -> 25 fps
         )
@@ -62,18 +68,27 @@ class MouthNet(nn.Module):
         self.shapes = nn.Conv1d(channels, 3, 1)
         self.visemes = nn.Conv1d(channels, n_visemes, 1)
 
-    def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """mel [B, T, 64] (T a multiple of 4) -> shapes [B, T/4, 3], viseme logits [B, T/4, V]."""
-        x = ((mel - self.mel_mean) / self.mel_std).transpose(1, 2)
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features [B, T, F] (T a multiple of 4) -> shapes [B, T/4, 3], viseme logits
+        [B, T/4, V]."""
+        x = ((features - self.feature_mean) / self.feature_std).transpose(1, 2)
+        # Delay: output frame t is centred LOOKAHEAD_SHIFT input frames before its own time.
+        # The first frame is repeated into the gap (a recording starts as it goes on).
+        x = nn.functional.pad(x, (LOOKAHEAD_SHIFT, 0), mode="replicate")[:, :, : x.shape[2]]
         x = self.body(self.front(x))
         shapes = torch.sigmoid(self.shapes(x)).transpose(1, 2)
         return shapes, self.visemes(x).transpose(1, 2)
 
 
 def receptive_field(dilations: tuple[int, ...] = (1, 2, 1)) -> int:
-    """Mel frames each side of an output frame's centre that can influence it."""
-    # k5 conv: 2; two k4/s2 convs: 2 + 4 (in mel frames); each k3 block: 4 * dilation.
+    """Input frames each side of an output frame's (delayed) centre that can influence it."""
+    # k5 conv: 2; two k4/s2 convs: 2 + 4 (in input frames); each k3 block: 4 * dilation.
     return 2 + 2 + 4 + sum(4 * d for d in dilations)
+
+
+def lookahead_frames(dilations: tuple[int, ...] = (1, 2, 1)) -> int:
+    """Future input frames (10 ms each) an output frame depends on, the front end excluded."""
+    return receptive_field(dilations) - LOOKAHEAD_SHIFT
 
 
 def count_parameters(model: nn.Module) -> int:

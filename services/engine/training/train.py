@@ -1,7 +1,14 @@
 """Train the audio -> mouth-shape model on synthetic speech, evaluate on held-out speech, export.
 
     python -m services.engine.training.train [--out services/engine/weights] [--seed 0]
-        [--steps 2400] [--minutes 10] [--items 2000] [--threads 2]
+        [--steps 2000] [--minutes 90] [--items 1600] [--festival-items 900] [--versions 3]
+        [--threads 2]
+
+Training speech: espeak-ng (many languages, voices and variants) and festival's training voices
+(`data.FESTIVAL_TRAIN_VOICES`: Debian packages festival, festvox-kdlpc16k, festvox-italp16k,
+festvox-itapc16k, festvox-czech-ph, festvox-suopuhe-lj, festvox-suopuhe-mv, festvox-ca-ona-hts).
+The model reads phone posteriors of pocketsphinx's acoustic model (`phone_posteriors`), not
+the spectrum, so what it learns about sounds carries over to voices it never heard.
 
 Reproducible: data, augmentation, initialisation and batch order all follow `--seed`.
 `--minutes` is only a safety cap: if it stops training early the JSON says so (`steps_done`).
@@ -26,12 +33,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from services.engine import features, visemes
-from services.engine.mouth_model import MouthModel
+from services.engine import features, phone_posteriors, visemes
+from services.engine.mouth_model import MouthModel, phonetic_frames
 from services.engine.onnx_backend import DEFAULT_MODEL_PATH
 from services.engine.training import augment, data, metrics
 from services.engine.training.export import WEIGHTS_DIR, export_onnx
-from services.engine.training.net import MouthNet, count_parameters, receptive_field
+from services.engine.training.net import (
+    MouthNet,
+    count_parameters,
+    lookahead_frames,
+    receptive_field,
+)
 from services.engine.visemes import Viseme
 
 # Class weights for the viseme loss: closures (p/b/m) matter most to viewers.
@@ -44,9 +56,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     p.add_argument("--onnx", type=Path, default=DEFAULT_MODEL_PATH)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=2400)
-    p.add_argument("--minutes", type=float, default=10.0, help="stop training after this long")
-    p.add_argument("--items", type=int, default=2000, help="synthetic training utterances")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--minutes", type=float, default=90.0, help="stop training after this long")
+    p.add_argument("--items", type=int, default=1600, help="espeak-ng training utterances")
+    p.add_argument("--festival-items", type=int, default=900,
+                   help="festival training utterances (0 without festival)")
+    p.add_argument("--versions", type=int, default=3,
+                   help="featurized copies of each item: clean + augmented")
     p.add_argument("--heldout", type=int, default=80, help="held-out utterances to evaluate")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--frames", type=int, default=96, help="video frames per training crop")
@@ -58,6 +74,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def seed_everything(seed: int, threads: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -66,12 +88,10 @@ def seed_everything(seed: int, threads: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def mel_stats(pool: list[data.Example], frames: int, rng: np.random.Generator) -> tuple[
-        np.ndarray, np.ndarray]:
-    """Per-band mean and std of augmented training features."""
-    idx = [int(i) for i in rng.integers(0, len(pool), size=256)]
-    mel = data.make_batch(pool, idx, frames, rng).mel.reshape(-1, features.N_MELS)
-    return mel.mean(axis=0), mel.std(axis=0) + 1e-3
+def feature_stats(cache: list[list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std of all training features (every version)."""
+    flat = np.concatenate([v for versions in cache for v in versions])
+    return flat.mean(axis=0), flat.std(axis=0) + 1e-3
 
 
 class Loss(nn.Module):
@@ -102,11 +122,7 @@ def predict_torch(model: MouthNet, examples: list[data.Example]) -> tuple[
     shapes, logits = [], []
     with torch.no_grad():
         for ex in examples:
-            mel = features.log_mel(ex.audio)
-            pad = -len(mel) % 4
-            mel = np.concatenate([mel, np.full((pad, mel.shape[1]), np.log(features.LOG_FLOOR),
-                                               np.float32)])
-            s, v = model(torch.from_numpy(mel)[None])
+            s, v = model(torch.from_numpy(phonetic_frames(ex.audio))[None])
             n = len(ex.shapes)
             shapes.append(s[0, :n].numpy())
             logits.append(v[0, :n].numpy())
@@ -143,6 +159,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     rng = np.random.default_rng(args.seed)
 
     pool = data.training_examples(args.items, seed=args.seed)
+    pool += data.festival_examples(args.festival_items, seed=args.seed)
+    cache = data.featurize(pool, args.versions, args.seed, workers=args.threads)
     heldout = data.heldout_examples(args.heldout, seed=0)
     t_data = time.time() - t_start
     hours = sum(len(e.audio) for e in pool) / features.SAMPLE_RATE / 3600
@@ -151,9 +169,9 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     print("phoneme symbols without a viseme rule (count):", unmapped or "none", flush=True)
 
     model = MouthNet(channels=args.channels)
-    mean, std = mel_stats(pool, args.frames, rng)
-    model.mel_mean.copy_(torch.from_numpy(mean))
-    model.mel_std.copy_(torch.from_numpy(std))
+    mean, std = feature_stats(cache)
+    model.feature_mean.copy_(torch.from_numpy(mean))
+    model.feature_std.copy_(torch.from_numpy(std))
     loss_fn = Loss()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     warmup = max(args.steps // 20, 1)
@@ -173,10 +191,10 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             stopped_early = True
             break
         idx = [int(i) for i in rng.integers(0, len(pool), size=args.batch)]
-        batch = data.make_batch(pool, idx, args.frames, rng)
+        batch = data.make_batch(pool, cache, idx, args.frames, rng)
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        shapes, logits = model(torch.from_numpy(batch.mel))
+        shapes, logits = model(torch.from_numpy(batch.features))
         shape_loss, ce = loss_fn(shapes, logits, torch.from_numpy(batch.shapes),
                                  torch.from_numpy(batch.visemes))
         loss = 4.0 * shape_loss + ce
@@ -216,6 +234,10 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                  if k != "argv"},
         "data": {
             "train_items": len(pool),
+            "festival_items": args.festival_items,
+            "festival_train_voices": dict(data.FESTIVAL_TRAIN_VOICES),
+            "front_end": "phone posteriors of pocketsphinx's en-us acoustic model "
+                         f"(pocketsphinx {_version('pocketsphinx')})",
             "train_hours": round(hours, 3),
             "train_languages": dict(Counter(e.language for e in pool).most_common()),
             "heldout_items": len(heldout),
@@ -225,7 +247,9 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             "unmapped_phoneme_symbols": unmapped,
         },
         "model": {"parameters": count_parameters(model), "receptive_field_ms":
-                  receptive_field() * 10, "visemes": [v.name for v in Viseme], **config},
+                  receptive_field() * 10, "lookahead_ms": (lookahead_frames()
+                  + phone_posteriors.LOOKAHEAD_FRAMES) * 10,
+                  "visemes": [v.name for v in Viseme], **config},
         "training": {"steps_planned": args.steps, "steps_done": steps_done,
                      "stopped_by_time_cap": stopped_early, "batch": args.batch,
                      "crop_frames": args.frames, "data_seconds": round(t_data, 1),

@@ -19,8 +19,9 @@ from services.engine.triton_repository import write_model
 SERVING_MODEL = Path(__file__).resolve().parents[3] / "triton_models" / "mouth_shapes" / "1" / "model.py"
 
 _HEADER = """\
-# Written by services/engine/training/export.py. mel: log-mel frames at 100 fps (T a multiple of
-# 4); shapes: (open, width, round) per 25 fps frame; visemes: logits over services.engine.visemes.
+# Written by services/engine/training/export.py. features: phonetic features at 100 fps (T a
+# multiple of 4; services.engine.phone_posteriors); shapes: (open, width, round) per 25 fps
+# frame; visemes: logits over services.engine.visemes.
 """
 
 _EMBEDDED = """\
@@ -43,7 +44,7 @@ platform: "onnxruntime_onnx"
 _BODY = """\
 max_batch_size: {max_batch}
 input [
-  {{ name: "mel", data_type: TYPE_FP32, dims: [ -1, {n_mels} ] }}
+  {{ name: "features", data_type: TYPE_FP32, dims: [ -1, {n_features} ] }}
 ]
 output [
   {{ name: "shapes", data_type: TYPE_FP32, dims: [ -1, 3 ] }},
@@ -53,14 +54,14 @@ dynamic_batching {{ max_queue_delay_microseconds: 2000 }}
 """
 
 
-def mouth_shapes_configs(max_batch: int, n_mels: int, n_visemes: int) -> dict[str, str]:
+def mouth_shapes_configs(max_batch: int, n_features: int, n_visemes: int) -> dict[str, str]:
     """Path inside the repository -> config text, for both servers."""
-    body = _BODY.format(max_batch=max_batch, n_mels=n_mels, n_visemes=n_visemes)
+    body = _BODY.format(max_batch=max_batch, n_features=n_features, n_visemes=n_visemes)
     return {"mouth_shapes/config.pbtxt": _HEADER + _EMBEDDED.format(body=body),
             "production/mouth_shapes/config.pbtxt": _HEADER + _PRODUCTION.format(body=body)}
 
 
-def write_configs(onnx_path: Path, max_batch: int, n_mels: int, n_visemes: int) -> list[Path]:
+def write_configs(onnx_path: Path, max_batch: int, n_features: int, n_visemes: int) -> list[Path]:
     """Both configs, the production link, and `1/model.py`, for `<repo>/mouth_shapes/1/model.onnx`."""
     return write_model(onnx_path.resolve().parents[2], "mouth_shapes",
-                       mouth_shapes_configs(max_batch, n_mels, n_visemes), SERVING_MODEL, onnx_path.name)
+                       mouth_shapes_configs(max_batch, n_features, n_visemes), SERVING_MODEL, onnx_path.name)

@@ -82,10 +82,10 @@ class TritonMouthModel:
             self._client = InferenceServerClient(self.url, channel_args=_CHANNEL_OPTIONS)
         return self._client
 
-    async def infer(self, mel_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mel = np.ascontiguousarray(mel_batch, np.float32)
-        request = InferInput("mel", list(mel.shape), "FP32")
-        request.set_data_from_numpy(mel)
+    async def infer(self, feature_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        steps = np.ascontiguousarray(feature_batch, np.float32)
+        request = InferInput("features", list(steps.shape), "FP32")
+        request.set_data_from_numpy(steps)
         outputs = [InferRequestedOutput("shapes"), InferRequestedOutput("visemes")]
         started = time.perf_counter()
         try:

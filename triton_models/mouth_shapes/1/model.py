@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
-MELS_PER_FRAME = 4  # 100 mel frames/s in, 25 video frames/s out
+STEPS_PER_FRAME = 4  # 100 feature frames/s in, 25 video frames/s out
 OUTPUTS = ("shapes", "visemes")
 
 
@@ -29,29 +29,29 @@ class TritonPythonModel:
         options.inter_op_num_threads = 1
         path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.n_mels = int(pb_utils.get_input_config_by_name(config, "mel")["dims"][-1])
+        self.n_features = int(pb_utils.get_input_config_by_name(config, "features")["dims"][-1])
 
     def execute(self, requests: list) -> list:
         responses: list = [None] * len(requests)
         by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
         for i, request in enumerate(requests):
-            mel = pb_utils.get_input_tensor_by_name(request, "mel").as_numpy()
-            problem = self._problem(mel)
+            steps = pb_utils.get_input_tensor_by_name(request, "features").as_numpy()
+            problem = self._problem(steps)
             if problem:
                 responses[i] = _error(problem, pb_utils.TritonError.INVALID_ARG)
             else:
-                by_length.setdefault(mel.shape[1], []).append((i, mel))
+                by_length.setdefault(steps.shape[1], []).append((i, steps))
         for group in by_length.values():
             try:
-                batch = np.concatenate([mel for _, mel in group]).astype(np.float32, copy=False)
-                shapes, visemes = self.session.run(list(OUTPUTS), {"mel": batch})
+                batch = np.concatenate([x for _, x in group]).astype(np.float32, copy=False)
+                shapes, visemes = self.session.run(list(OUTPUTS), {"features": batch})
             except Exception as exc:  # ONNX Runtime raises its own untyped errors
                 for i, _ in group:
                     responses[i] = _error(f"the mouth model failed to run: {exc}")
                 continue
             start = 0
-            for i, mel in group:
-                end = start + len(mel)
+            for i, x in group:
+                end = start + len(x)
                 responses[i] = pb_utils.InferenceResponse(output_tensors=[
                     pb_utils.Tensor(name, np.ascontiguousarray(out[start:end]))
                     for name, out in zip(OUTPUTS, (shapes, visemes), strict=True)])
@@ -61,12 +61,13 @@ class TritonPythonModel:
     def finalize(self) -> None:
         self.session = None
 
-    def _problem(self, mel: np.ndarray) -> str:
-        """Why `mel` cannot run, or "" (Triton has already checked dtype and rank)."""
-        if mel.shape[1] == 0 or mel.shape[1] % MELS_PER_FRAME:
-            return f"mel must have a positive multiple of {MELS_PER_FRAME} frames, got {mel.shape[1]}"
-        if mel.shape[2] != self.n_mels:
-            return f"mel must have {self.n_mels} bands, got {mel.shape[2]}"
+    def _problem(self, steps: np.ndarray) -> str:
+        """Why `steps` cannot run, or "" (Triton has already checked dtype and rank)."""
+        if steps.shape[1] == 0 or steps.shape[1] % STEPS_PER_FRAME:
+            return (f"features must have a positive multiple of {STEPS_PER_FRAME} frames, "
+                    f"got {steps.shape[1]}")
+        if steps.shape[2] != self.n_features:
+            return f"features must have {self.n_features} values a frame, got {steps.shape[2]}"
         return ""
 
 
