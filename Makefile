@@ -33,7 +33,13 @@ bench: install
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/triton.py
 
+# Festival's training voices (Debian packages); the held-out ones are never trained on.
+FESTIVAL_TRAIN_PACKAGES := festival festvox-kdlpc16k festvox-italp16k festvox-itapc16k \
+	festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv festvox-ca-ona-hts
+
 train: install
+	@missing=$$(for p in $(FESTIVAL_TRAIN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 	$(BIN)/python -m services.engine.training.train --seed 0
 
 clean:
