@@ -173,6 +173,20 @@ class Summary:
         return self.closure_hits / self.closure_total if self.closure_total else float("nan")
 
 
+def shuffled_floor(clips: list[Clip]) -> float:
+    """The r the shuffled control would get from a perfect model: one clip's true openness
+    against the next's. Silence at both ends of every clip makes it positive for some
+    synthesizers, so the model's shuffled r is read against it."""
+    if len(clips) < 2:
+        return float("nan")
+    pairs = []
+    for i, clip in enumerate(clips):
+        other = clips[(i + 1) % len(clips)].truth_open
+        n = min(len(other), len(clip.truth_open))
+        pairs.append((other[:n], clip.truth_open[:n]))
+    return pearson(np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs]))
+
+
 def merged(parts: list[Measured]) -> Measured:
     out = Measured()
     for part in parts:
@@ -218,10 +232,11 @@ def model_identity() -> str:
     return f"{path.name} sha256 {digest}, last commit {commit or 'none'}"
 
 
-def print_table(summaries: dict[str, dict[str, Summary]], languages: dict[str, str]) -> None:
+def print_table(summaries: dict[str, dict[str, Summary]], languages: dict[str, str],
+                floors: dict[str, float]) -> None:
     head = (f"{'family':<31} {'lang':<4} {'p/b/m closed':>13} {'loud':>6} {'shuf':>6} {'true':>6} "
             f"{'r med':>6} {'r pool':>6} {'offset':>6} {'shuf r':>6} {'loud r':>6} {'true r':>6} "
-            f"{'shut@open':>9}")
+            f"{'shut@open':>9} {'shuf floor':>10}")
     print(head)
     print("-" * len(head))
     for name, s in summaries.items():
@@ -231,7 +246,7 @@ def print_table(summaries: dict[str, dict[str, Summary]], languages: dict[str, s
         print(f"{name:<31} {languages.get(name, '*'):<4} {closed:>13} {loud.closure:6.2f} "
               f"{shuf.closure:6.2f} {true.closure:6.2f} {m.r_median:6.3f} {m.r_pooled:6.3f} "
               f"{m.best_lag:+6d} {shuf.r_pooled:6.3f} {loud.r_pooled:6.3f} {true.r_pooled:6.3f} "
-              f"{m.shut_when_open:9.2f}")
+              f"{m.shut_when_open:9.2f} {floors.get(name, float('nan')):10.3f}")
 
 
 def main() -> int:
@@ -295,8 +310,10 @@ def main() -> int:
           "  r med = median of the clips' r, r pool = r over all frames "
           "(lag 0); offset = lag of the best pooled r;\n  shuf r = model on another clip's "
           "audio; loud r / true r = the controls' pooled r;\n  shut@open = share of the "
-          "model's frames measured shut where the truth is open > 0.5\n")
-    print_table(summaries, languages)
+          "model's frames measured shut where the truth is open > 0.5;\n  shuf floor = the shuffled "
+          "r of a perfect model (one clip's truth against the next's)\n")
+    floors = {name: shuffled_floor(cs) for name, cs in clips.items()}
+    print_table(summaries, languages, floors)
     # The renderer and the face mesh differ per face; an upper bound far below 1 on one face
     # means that face's measure, not the model, limits the figures.
     everything = {c: merged([res[c] for res in results.values()]) for c in CONDITIONS}
@@ -314,6 +331,7 @@ def main() -> int:
         "faces": args.faces,
         "families": {name: {c: {**vars(s), "closure": s.closure} for c, s in per.items()}
                      for name, per in summaries.items()},
+        "shuffled_floor": floors,
         "clips": {name: [{"voice": c.voice, "text": c.text} for c in cs]
                   for name, cs in clips.items()},
     }, indent=1, ensure_ascii=False))
