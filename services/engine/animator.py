@@ -16,6 +16,13 @@ from services.engine.mouth_interior import InteriorPalette, paint_interior
 from services.engine.mouth_warp import MouthFrame, MouthShapeFrame, MouthWarper, Region
 
 Box = tuple[int, int, int, int]
+# A camera's own softness at output size: the painted interior is blurred as much.
+DEFAULT_SOFTNESS = 0.45
+
+
+def softness_for(upscale: float) -> float:
+    """Blur (pixels) for painting into a picture enlarged `upscale` times from its source."""
+    return DEFAULT_SOFTNESS + 0.45 * max(upscale - 1.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,10 @@ class FaceAnimator:
 
     def __init__(self, source: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | None = None,
                  palette: InteriorPalette | None = None, bounds: Box | None = None,
-                 video: bool = False) -> None:
-        """`video`: the source is a video frame whose lip gap is speech to neutralise."""
+                 video: bool = False, softness: float = DEFAULT_SOFTNESS) -> None:
+        """`video`: the source is a video frame whose lip gap is speech to neutralise.
+        `softness`: blur (pixels) of the painted interior, to match the picture's own."""
+        self.softness = softness
         height, width = source.shape[:2]
         self.size = (width, height)
         self.bounds: Box = bounds or (0, 0, width, height)
@@ -138,7 +147,7 @@ class FaceAnimator:
             fine.interior_alpha *= mask[ly0:ly1, lx0:lx1]
         block = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         lips_block = block[ly0:ly1, lx0:lx1]
-        paint_interior(lips_block, fine, self.palette, 2 * self.mouth.half_width)
+        paint_interior(lips_block, fine, self.palette, 2 * self.mouth.half_width, self.softness)
         target[box[1]:box[3], box[0]:box[2]] = block
         self._last_mouth = (shape, block)
 

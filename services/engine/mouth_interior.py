@@ -83,7 +83,7 @@ class InteriorPalette:
         skin_px = _rgb_to_lab(pixels((50, 280, 205, 425, 36, 266)))
         skin = np.median(skin_px, axis=0)
         skin_l = float(skin[0])
-        teeth = (float(np.clip(skin_l + 26, 70, 98)), 0.5 + 0.05 * float(skin[1]),
+        teeth = (float(np.clip(skin_l + 25, 70, 98)), 0.5 + 0.05 * float(skin[1]),
                  7.0 + 0.12 * float(skin[2]))
         shown = _shown_teeth(image, xy)
         if shown is not None and shown[0] > skin_l + 4:
@@ -128,6 +128,9 @@ def _arch(s: np.ndarray, radius: float, widths: np.ndarray) -> tuple[np.ndarray,
 
 # Tone per tooth from the middle out: canines and premolars are a little yellower and further back.
 TOOTH_TONE = np.array([1.0, 0.97, 0.9, 0.86, 0.82, 0.75])
+# Small fixed irregularities per tooth (half mouth widths of length; tone uses them scaled).
+UNEVEN_RIGHT = np.array([0.006, -0.008, 0.01, -0.006, 0.004, 0.0])
+UNEVEN_LEFT = np.array([-0.004, 0.009, -0.005, 0.007, -0.003, 0.0])
 
 
 def _row(s: np.ndarray, px: float, radius: float, widths: np.ndarray, shorter: np.ndarray,
@@ -137,13 +140,17 @@ def _row(s: np.ndarray, px: float, radius: float, widths: np.ndarray, shorter: n
     close the point is to the gap between two teeth (1 on the gap, in pixels' terms)."""
     k, u, facing = _arch(s, radius, widths)
     edge_u = np.abs(2 * u - 1)
+    left = s > 0
     # Rounded incisal corners open small dark notches between teeth; canines come to a point.
-    pull = shorter[k] + 0.05 * edge_u**5 * np.minimum(widths[k] / 0.3, 1.0) + cusp[k] * edge_u**1.5
+    # No two teeth are quite alike: fixed small differences in length and tone, left and right.
+    pull = (shorter[k] + 0.05 * edge_u**5 * np.minimum(widths[k] / 0.3, 1.0) + cusp[k] * edge_u**1.5
+            + np.where(left, UNEVEN_LEFT[k], UNEVEN_RIGHT[k]))
     gap_px = np.minimum(u, 1 - u) * widths[k] * facing * px
     # A soft highlight a little off each tooth's middle, as on a convex, wet surface.
     shine = 0.07 * np.exp(-(((2 * u - 1) + 0.25) / 0.35) ** 2)
     shade = (0.84 + 0.16 * np.sqrt(np.maximum(1 - edge_u**2, 0)) + shine) * (0.45 + 0.55 * facing**0.8)
-    return pull, shade * TOOTH_TONE[k], np.exp(-((gap_px / 0.8) ** 2))
+    tone = TOOTH_TONE[k] * (1 + 2.5 * np.where(left, UNEVEN_RIGHT[k], UNEVEN_LEFT[k]))
+    return pull, shade * tone, np.exp(-((gap_px / 0.8) ** 2))
 
 
 def _shaded(palette: InteriorPalette, light: np.ndarray) -> np.ndarray:
@@ -157,10 +164,12 @@ def tongue_height(open_: float, width: float, round_: float) -> float:
     return float(np.clip(0.5 + 0.4 * np.clip(width - 0.35 * open_, 0, 1) * (1 - round_), 0, 0.9))
 
 
-def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette, scale_px: float) -> None:
+def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette, scale_px: float,
+                   softness: float = 0.0) -> None:
     """Blend the interior into `block` (HxWx3 uint8, the warped pixels) where the lips part.
 
-    `scale_px` is the mouth width in pixels (two half widths)."""
+    `scale_px` is the mouth width in pixels (two half widths). `softness`: a blur (pixels) so
+    the painting is no sharper than the picture around it (an upscaled photo is soft)."""
     alpha = warp.interior_alpha
     covered = alpha > 0.0
     if not covered.any() or warp.gap_px < 0.6:
@@ -235,5 +244,16 @@ def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette,
     colour += (palette.mucosa[None, :] - colour) * lining[:, None]
 
     a = alpha[covered][:, None]
-    current = block[covered].astype(np.float32)
-    block[covered] = np.clip(current * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+    if softness < 0.3:
+        current = block[covered].astype(np.float32)
+        block[covered] = np.clip(current * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+        return
+    # Blur the painting (premultiplied by its coverage) and its coverage alike.
+    premult = np.zeros(block.shape, np.float32)
+    coverage = np.zeros(block.shape[:2], np.float32)
+    premult[covered] = colour * a
+    coverage[covered] = a[:, 0]
+    painted = np.asarray(cv2.GaussianBlur(premult, (0, 0), softness), np.float32)
+    cover = np.asarray(cv2.GaussianBlur(coverage, (0, 0), softness), np.float32)
+    out = block.astype(np.float32) * (1 - cover[..., None]) + painted
+    block[:] = np.clip(out, 0, 255).astype(np.uint8)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from services.engine import features, media
-from services.engine.animator import FaceAnimator, HeadPose
+from services.engine.animator import FaceAnimator, HeadPose, softness_for
 from services.engine.errors import SilentAudio
 from services.engine.faces import FaceTracker, select_faces
 from services.engine.idle_motion import blink_track, head_track
@@ -100,11 +100,13 @@ def _frames_for(samples: int) -> int:
     return max(1, round(samples / media.OUTPUT_AUDIO_RATE * media.FPS))
 
 
-def _load_picture(path: str | Path, resolution: str, limits: media.Limits) -> np.ndarray:
+def _load_picture(path: str | Path, resolution: str, limits: media.Limits) -> tuple[np.ndarray, float]:
+    """The picture at output size, and how much it was enlarged (< 1: reduced)."""
     image = media.load_image(path, limits)
     size = media.output_size(image.shape[1], image.shape[0], resolution)
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if size[0] < image.shape[1]
-                      else cv2.INTER_CUBIC)
+    resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if size[0] < image.shape[1]
+                         else cv2.INTER_CUBIC)
+    return resized, size[0] / image.shape[1]
 
 
 def _feathered_mask(path: str | Path, size: tuple[int, int], limits: media.Limits) -> np.ndarray:
@@ -129,7 +131,7 @@ def render_image(
     seed = resolve_seed(seed)
     rng = np.random.default_rng(seed)
     with stages.stage("decode"):
-        picture = _load_picture(image, resolution, limits)
+        picture, upscale = _load_picture(image, resolution, limits)
         speech = _load_speech(audio, limits)
         size = (picture.shape[1], picture.shape[0])
         mask = _feathered_mask(mask_image, size, limits) if mask_image else None
@@ -138,7 +140,7 @@ def render_image(
         (face,) = select_faces(picture, count=1, mask=mask)
     with stages.stage("inference"):
         shapes = shapes_from(speech, frames)
-    animator = FaceAnimator(picture, face.landmarks, mask=mask)
+    animator = FaceAnimator(picture, face.landmarks, mask=mask, softness=softness_for(upscale))
     _animate_still(picture, [(animator, shapes)], speech, out, rng, stages, progress)
     return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
 
@@ -162,7 +164,7 @@ def render_multi(
     seed = resolve_seed(seed)
     rng = np.random.default_rng(seed)
     with stages.stage("decode"):
-        picture = _load_picture(image, resolution, limits)
+        picture, upscale = _load_picture(image, resolution, limits)
         left = _load_speech(left_audio, limits)
         right = _load_speech(right_audio, limits)
         size = (picture.shape[1], picture.shape[0])
@@ -190,7 +192,7 @@ def render_multi(
     split = round((left_face.box[2] + right_face.box[0]) / 2)
     split = int(np.clip(split, 1, size[0] - 1))
     halves = [(0, 0, split, size[1]), (split, 0, size[0], size[1])]
-    animators = [FaceAnimator(picture, f.landmarks, bounds=b)
+    animators = [FaceAnimator(picture, f.landmarks, bounds=b, softness=softness_for(upscale))
                  for f, b in zip((left_face, right_face), halves, strict=True)]
     _animate_still(picture, list(zip(animators, tracks, strict=True)), mix, out, rng, stages,
                    progress)
@@ -241,6 +243,7 @@ def render_video(
         speech = _load_speech(audio, limits)
         mask = _feathered_mask(mask_image, size, limits) if mask_image else None
     frames = _frames_for(speech.size)
+    softness = softness_for(size[0] / info.width)
     with stages.stage("inference"):
         shapes = shapes_from(speech, frames)
     with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
@@ -271,8 +274,9 @@ def render_video(
             with stages.stage("render"):
                 canvas[:] = frame
                 if landmarks is not None:
-                    FaceAnimator(frame, landmarks, mask=mask, palette=palette(frame, landmarks),
-                                 video=True).render(frame, canvas, frame_shape(shapes, index))
+                    animator = FaceAnimator(frame, landmarks, mask=mask, video=True, softness=softness,
+                                            palette=palette(frame, landmarks))
+                    animator.render(frame, canvas, frame_shape(shapes, index))
             return canvas
 
         encode_frames(out, size, speech, frames, draw, stages, progress)
