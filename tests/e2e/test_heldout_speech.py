@@ -43,15 +43,18 @@ def _arabic() -> speech.Utterance:
                              "يُحِبُّ أَبِي المَشْيَ بِجَانِبِ البَحْرِ.", "ar", rate=160)
 
 
-# name -> (speech, installed?, least p/b/m closure share, least r). The floors sit well below
-# what the model measured on these very clips (see the comment per case), so that small numeric
-# differences between machines cannot flip them.
+# name -> (speech, installed?, least p/b/m closure share, least r). The model of d660c54 measured
+# on these very clips: kal 15/15 r 0.835, flite 11/11 r 0.785, Japanese 9/10 r 0.725, Arabic
+# 9/10 r 0.808 (the model before it: 14/15 0.762, 10/11 0.744, 7/10 0.607, 10/10 0.883). The
+# floors leave two or three misses and 0.07-0.1 of r, so numeric differences between machines
+# or a retouched renderer cannot flip them, while a mouth that stops following speech fails.
 CASES: dict[str, tuple[Callable[[], speech.Utterance], Callable[[], bool], float, float]] = {
-    "festival kal_diphone": (_kal, festival.available, 0.7, 0.55),
-    "flite awb": (_flite, flite.available, 0.6, 0.5),
-    "japanese openjtalk": (_japanese, openjtalk.available, 0.6, 0.5),
-    "arabic espeak-ng": (_arabic, lambda: True, 0.7, 0.6),
+    "festival kal_diphone": (_kal, festival.available, 0.8, 0.75),
+    "flite awb": (_flite, flite.available, 0.8, 0.7),
+    "japanese openjtalk": (_japanese, openjtalk.available, 0.7, 0.65),
+    "arabic espeak-ng": (_arabic, lambda: True, 0.7, 0.7),
 }
+MAX_SHUT_WHEN_OPEN = 0.3  # share of wide-open truth frames shown shut: closure is not for free
 
 
 def _constant(open_: float) -> render.ShapeSource:
@@ -104,12 +107,16 @@ def test_lips_close_on_pbm_and_follow_the_phonemes(
     r = pearson(measured, truth)
     lags = {lag: pearson(*align_at_lag(measured, truth, lag)) for lag in range(-5, 6)}
     best = max(lags, key=lambda k: lags[k])
-    report = f"{case}: p/b/m closed {hits}/{total}, r {r:.3f}, best lag {best} (r {lags[best]:.3f})"
+    open_truth = truth > 0.5
+    shut_when_open = float((measured[open_truth] < CLOSED).mean())
+    report = (f"{case}: p/b/m closed {hits}/{total}, r {r:.3f}, best lag {best} "
+              f"(r {lags[best]:.3f}), shut when open {shut_when_open:.2f}")
     print(report)
     assert total >= 5, report  # the text really is rich in p/b/m
     assert hits / total >= min_closure, report
     assert r >= min_r, report
     assert abs(best) <= 1, report  # in sync to a frame
+    assert shut_when_open <= MAX_SHUT_WHEN_OPEN, report
     # Lips nearer shut on p/b/m than on open vowels, by a wide margin.
     shut_frames = measured[classes == visemes.Viseme.BILABIAL]
     open_frames = measured[truth > 0.6]
