@@ -153,9 +153,9 @@ async def test_triton_answers_as_onnx_runtime_in_process(triton: TritonServer, i
 
         # Requests sent at once are merged by Triton's dynamic batcher; each still gets its own.
         before = await triton_counts(triton)
-        inputs = [_features(2, WINDOW, seed=100 + i) for i in range(6)]
-        answers = await asyncio.gather(*(model.infer(m) for m in inputs))
-        for x, (shapes, _) in zip(inputs, answers, strict=True):
+        batches = [_features(2, WINDOW, seed=100 + i) for i in range(6)]
+        answers = await asyncio.gather(*(model.infer(m) for m in batches))
+        for x, (shapes, _) in zip(batches, answers, strict=True):
             np.testing.assert_allclose(shapes, local.infer(x)[0], rtol=0, atol=1e-5)
         after = await triton_counts(triton)
         assert after[0] - before[0] == 12  # windows
