@@ -12,7 +12,8 @@ Per frame:
 - `jaw`: mean gradient magnitude of L* along the lower jawline (face-oval landmarks from jaw
   angle to jaw angle; each sample the strongest within 4% of a mouth width, as landmarks wander);
   its ratio between open and closed frames shows seams and rigid jaws. Faces whose closed lips
-  never read under CLOSED_GAP use their fifth least open frames as the closed ones.
+  never read under CLOSED_GAP use their fifth least open frames as the closed ones; renders with
+  few frames over OPEN_GAP (under a tenth) use their fifth most open frames as the open ones.
 """
 
 from __future__ import annotations
@@ -138,10 +139,15 @@ def measure_video(video: str | Path) -> list[FrameLook]:
 def summarize(looks: list[FrameLook]) -> LookSummary:
     opened = [x for x in looks if x.gap >= OPEN_GAP]
     closed = [x for x in looks if x.gap <= CLOSED_GAP]
+    fifth = max(1, len(looks) // 5)
     if not closed and looks:
         # Some faces read a little open even with the lips together (a smile): the fifth of
         # the frames with the smallest gap stand for closed.
-        closed = sorted(looks, key=lambda x: x.gap)[:max(1, len(looks) // 5)]
+        closed = sorted(looks, key=lambda x: x.gap)[:fifth]
+    if len(opened) < max(3, len(looks) // 10):
+        # The mesh reads some open mouths small (it takes teeth for lip): then the fifth of the
+        # frames with the largest gap stand for open.
+        opened = sorted(looks, key=lambda x: -x.gap)[:fifth]
 
     def mean(values: list[float]) -> float:
         finite = [v for v in values if np.isfinite(v)]
