@@ -2,7 +2,8 @@
 
     create_app(settings) -> Starlette
 
-Routes: one per `google.api.http` binding of `JobService` (transcoded to gRPC), `/healthz`,
+Routes: one per `google.api.http` binding of `JobService` (transcoded to gRPC; the watch stream
+as Server-Sent Events), `/healthz`,
 `/readyz`, `/openapi.json`, `POST /api/v1/files` and `GET /files/{key}`. Middleware, outermost
 first: request id, body size caps, bearer-key parsing; errors are answered by the handlers in
 `proxy.errors`. The lifespan opens the gRPC channel to the job service (unless one is given) and
@@ -34,6 +35,7 @@ from proxy.auth import BearerTokenBackend
 from proxy.body_limit import BodyLimitMiddleware
 from proxy.clients import JOB_SERVICE, JobClients, job_stub, open_channel
 from proxy.errors import EXCEPTION_HANDLERS
+from proxy.event_stream import KEEPALIVE_SECONDS
 from proxy.http_rules import http_bindings
 from proxy.metrics import MetricsMiddleware
 from proxy.openapi import openapi_document
@@ -50,7 +52,8 @@ OPENAPI_PATHS: dict[str, Any] = {"/openapi.json": {"get": {
 
 
 def create_app(settings: Settings, channel: grpc.aio.Channel | None = None, *,
-               deadline: float = DEFAULT_DEADLINE) -> Starlette:
+               deadline: float = DEFAULT_DEADLINE,
+               keepalive: float = KEEPALIVE_SECONDS) -> Starlette:
     bindings = http_bindings(JOB_SERVICE)
     document = openapi_document(
         bindings, {**health.OPENAPI_PATHS, **files.OPENAPI_PATHS, **metrics.OPENAPI_PATHS, **OPENAPI_PATHS},
@@ -70,7 +73,7 @@ def create_app(settings: Settings, channel: grpc.aio.Channel | None = None, *,
             yield
 
     app = Starlette(
-        routes=[*transcoded_routes(bindings, job_stub, deadline), *health.ROUTES, *files.ROUTES,
+        routes=[*transcoded_routes(bindings, job_stub, deadline, keepalive), *health.ROUTES, *files.ROUTES,
                 *metrics.ROUTES, Route("/openapi.json", openapi, methods=["GET"])],
         middleware=[
             Middleware(MetricsMiddleware),

@@ -11,6 +11,9 @@ Error statuses of a transcoded route follow what the job service can answer for 
                     an `Idempotency-Key` header (409 when it was used for another request)
 
 Every 200 of a transcoded route documents the `X-RateLimit-*` headers the job service sends.
+A server-streaming route answers `text/event-stream` (`proxy.event_stream`): its 200 describes
+the events and the schema of their data, and it takes a `Last-Event-ID` header and may answer
+204 when its request has a resume field.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 
+from proxy.event_stream import KEEPALIVE_SECONDS, LAST_EVENT_ID, RESUME_FIELD
 from proxy.http_rules import HttpBinding
 from proxy.json_check import fields_by_json_name
 from proxy.schema import SchemaSet
@@ -65,6 +69,11 @@ IDEMPOTENCY_KEY: dict[str, Any] = {
                    "and the same body answers the first request's job instead of making and "
                    "charging another; the same key with another body is 409. Keys are per "
                    "account and kept 24 hours."}
+LAST_EVENT_ID_PARAMETER: dict[str, Any] = {
+    "name": LAST_EVENT_ID, "in": "header", "required": False,
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    "description": "Resume: the `id:` of the last event received (EventSource sends it when it "
+                   "reconnects); only later changes are sent"}
 _REPLAYED_HEADER = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
                                             "description": "This answer repeats an earlier "
                                             "request's, made with the same Idempotency-Key"}}
@@ -85,7 +94,7 @@ def openapi_document(bindings: Iterable[HttpBinding], extra_paths: Mapping[str, 
     bindings = list(bindings)
     schemas = SchemaSet()
     for binding in bindings:  # responses first: a message used both ways keeps its plain name there
-        schemas.ref(binding.response_type, "response")
+        schemas.ref(binding.body_type, "response")
     paths: dict[str, Any] = {}
     seen: dict[str, int] = {}
     for binding in bindings:
@@ -135,6 +144,9 @@ def _operation(binding: HttpBinding, schemas: SchemaSet) -> dict[str, Any]:
                        if f.name not in bound and f.message_type is None]
     else:
         parameters.append(IDEMPOTENCY_KEY)
+    resumable = binding.server_streaming and RESUME_FIELD in request.fields_by_name
+    if resumable:
+        parameters.append(LAST_EVENT_ID_PARAMETER)
     if parameters:
         operation["parameters"] = parameters
     if binding.body:
@@ -144,8 +156,14 @@ def _operation(binding: HttpBinding, schemas: SchemaSet) -> dict[str, Any]:
         operation["requestBody"] = {"required": False, "content": {"application/json": {
             "schema": body_schema}}}
     headers = {**_RATE_LIMIT_REFS, **(_REPLAYED_HEADER if binding.body == "*" else {})}
+    data = schemas.ref(binding.body_type, "response")
     responses: dict[str, Any] = {"200": {"description": "OK", "headers": headers, "content": {
-        "application/json": {"schema": schemas.ref(binding.response_type, "response")}}}}
+        "application/json": {"schema": data}}}}
+    if binding.server_streaming:
+        responses["200"] = _event_stream_response(binding, headers, data)
+        if resumable:
+            responses["204"] = {"description": "Nothing after Last-Event-ID: the stream had "
+                                "already ended there (EventSource stops reconnecting)"}
     errors = dict(_COMMON_ERRORS)
     if binding.body:
         errors["413"] = "PayloadTooLarge"
@@ -156,6 +174,18 @@ def _operation(binding: HttpBinding, schemas: SchemaSet) -> dict[str, Any]:
         responses[status] = {"$ref": f"#/components/responses/{errors[status]}"}
     operation["responses"] = responses
     return operation
+
+
+def _event_stream_response(binding: HttpBinding, headers: dict[str, Any],
+                           data: dict[str, Any]) -> dict[str, Any]:
+    numbered = "an increasing `id:` and " if binding.event_id_field is not None else ""
+    return {"description": (
+        f"Server-Sent Events, one per message of the stream: {numbered}`data:` the JSON of "
+        f"`{binding.body_type.name}` (the `x-event-data` schema); a comment line (`:`) after "
+        f"{KEEPALIVE_SECONDS:g} s without one; the answer ends with the stream. An error after "
+        "the answer has begun is an `event: error` whose data is the Error JSON."),
+        "headers": headers,
+        "content": {"text/event-stream": {"schema": {"type": "string"}, "x-event-data": data}}}
 
 
 def _parameter(field: FieldDescriptor, where: str, schemas: SchemaSet) -> dict[str, Any]:

@@ -114,15 +114,21 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
     @streaming
     async def WatchJob(self, request: jobs_pb2.WatchJobRequest,
-                       context: grpc.aio.ServicerContext) -> AsyncIterator[jobs_pb2.Job]:
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[jobs_pb2.JobEvent]:
+        """The job now, then at each change, until it has ended. An event's id is the job's
+        revision + 1, so ids increase with every change, mean the same to every watcher, and a
+        watcher resuming after `last_event_id` gets only what it has not seen: nothing at all
+        for a job whose end it has seen."""
         account = await self._caller(context, Budget.READ)
-        last: tuple[str, float] | None = None
+        seen = request.last_event_id
+        last: jobs_pb2.Job | None = None
         while True:
             job = await self.jobs.get(request.id, account)
-            state = (job.status.value, job.progress)
-            if state != last:
-                last = state
-                yield job_message(job, self.settings)
+            event_id = job.revision + 1
+            message = job_message(job, self.settings)
+            if event_id > seen and message != last:  # a write may leave what is shown as it was
+                seen, last = event_id, message
+                yield jobs_pb2.JobEvent(id=event_id, job=message)
             if job.status is not Status.PROCESSING:
                 return
             await asyncio.sleep(WATCH_POLL_SECONDS)

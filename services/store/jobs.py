@@ -10,6 +10,9 @@ The cap counts the account's processing jobs as a set (`keys.account_active`): s
 the job, ending it (the finish script, whatever ends it) removes it. A set rather than a counter,
 so an end that somehow ran twice cannot count a job off twice.
 
+Every write that changes what a reader sees (progress, the seed, the end) also counts up the
+job's `rev`, so a watcher can number the changes and resume after one (`JobRecord.revision`).
+
 Jobs run at least once: a worker that dies mid-job leaves its queue entry unacknowledged and
 another takes it over (see `queue.py`), so rendering must be (and is) idempotent.
 """
@@ -63,6 +66,7 @@ class JobRecord:
     reserved: int = 0
     credits: int | None = None
     attempts: int = 0
+    revision: int = 0  # counts the changes a reader can see
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,7 +84,7 @@ class JobRecord:
             progress=float(h.get("progress", 0) or 0), created_at=float(h.get("created_at", 0)),
             finished_at=float(h["finished_at"]) if h.get("finished_at") else None,
             reserved=int(h.get("reserved", 0) or 0), credits=opt_int("credits"),
-            attempts=int(h.get("attempts", 0) or 0),
+            attempts=int(h.get("attempts", 0) or 0), revision=int(h.get("rev", 0) or 0),
         )
 
 
@@ -146,6 +150,7 @@ else
   redis.call('HSET', KEYS[1], 'credits', 0)
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reserved', 0, 'finished_at', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'rev', 1)
 local id = redis.call('HGET', KEYS[1], 'id')
 redis.call('SREM', KEYS[4], id)
 -- Finished jobs are kept for the retention period, then expire; the account's index forgets
@@ -257,14 +262,20 @@ class JobStore:
             raise Conflict("The job has already ended")
 
     async def set_progress(self, job_id: str, progress: float) -> None:
-        await self.redis.hset(keys.job(job_id), "progress", round(progress, 4))
+        await self._visible_change(job_id, "progress", round(progress, 4))
 
     async def begin_attempt(self, job_id: str) -> int:
         """Count a worker taking the job; returns the attempt number (1 for the first)."""
         return int(await self.redis.hincrby(keys.job(job_id), "attempts", 1))
 
     async def set_seed(self, job_id: str, seed: int) -> None:
-        await self.redis.hset(keys.job(job_id), "seed", seed)
+        await self._visible_change(job_id, "seed", seed)
+
+    async def _visible_change(self, job_id: str, name: str, value: float | int) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.job(job_id), name, value)
+            pipe.hincrby(keys.job(job_id), "rev", 1)
+            await pipe.execute()
 
     async def complete(self, job: JobRecord, output_key: str, execution_ms: int,
                        timings: dict[str, float]) -> bool:

@@ -92,9 +92,11 @@ async def test_submit_get_list_and_watch(stack: Stack) -> None:
         await store.complete(record, f"outputs/{reply.id}.mp4", 1234, {"render": 10.0})
 
     task = asyncio.create_task(finish_soon())
-    seen = [j async for j in stack.stub.WatchJob(jobs_pb2.WatchJobRequest(id=reply.id),
-                                                 metadata=auth(stack.key))]
+    events = [e async for e in stack.stub.WatchJob(jobs_pb2.WatchJobRequest(id=reply.id),
+                                                   metadata=auth(stack.key))]
     await task
+    assert [e.id for e in events] == sorted({e.id for e in events})  # increasing
+    seen = [e.job for e in events]
     assert [j.status for j in seen][-1] == "completed"
     assert 0.5 in [j.progress for j in seen]
     assert seen[-1].execution_time == 1234 and seen[-1].output.startswith("http://127.0.0.1:8080/files/")

@@ -58,7 +58,8 @@ def test_job_service_bindings_follow_the_annotations() -> None:
         ("GetJob", "GET", "/api/v1/jobs/{id}", ""),
         ("CancelJob", "POST", "/api/v1/jobs/{id}/cancel", ""),
         ("ListJobs", "GET", "/api/v1/jobs", ""),
-        ("GetAccount", "GET", "/api/v1/account", ""),  # WatchJob streams: gRPC only
+        ("WatchJob", "GET", "/api/v1/jobs/{id}/events", ""),  # Server-Sent Events
+        ("GetAccount", "GET", "/api/v1/account", ""),
     ]
 
 

@@ -67,7 +67,7 @@ class JobServiceStub(object):
         self.WatchJob = channel.unary_stream(
                 '/lipsync.v1.JobService/WatchJob',
                 request_serializer=lipsync_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
-                response_deserializer=lipsync_dot_v1_dot_jobs__pb2.Job.FromString,
+                response_deserializer=lipsync_dot_v1_dot_jobs__pb2.JobEvent.FromString,
                 _registered_method=True)
         self.GetAccount = channel.unary_unary(
                 '/lipsync.v1.JobService/GetAccount',
@@ -116,7 +116,8 @@ class JobServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def WatchJob(self, request, context):
-        """The job as it changes (progress, then its end); gRPC only.
+        """The job as it changes: its current state, then one event per change, ending after the final
+        state. REST: Server-Sent Events (the transcoder serves any annotated server stream so).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,7 +165,7 @@ def add_JobServiceServicer_to_server(servicer, server):
             'WatchJob': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchJob,
                     request_deserializer=lipsync_dot_v1_dot_jobs__pb2.WatchJobRequest.FromString,
-                    response_serializer=lipsync_dot_v1_dot_jobs__pb2.Job.SerializeToString,
+                    response_serializer=lipsync_dot_v1_dot_jobs__pb2.JobEvent.SerializeToString,
             ),
             'GetAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAccount,
@@ -360,7 +361,7 @@ class JobService(object):
             target,
             '/lipsync.v1.JobService/WatchJob',
             lipsync_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
-            lipsync_dot_v1_dot_jobs__pb2.Job.FromString,
+            lipsync_dot_v1_dot_jobs__pb2.JobEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,190 @@
+"""`GET /api/v1/jobs/{id}/events`: the WatchJob stream as Server-Sent Events, over real HTTP (the
+proxy under uvicorn on a loopback port) in front of the real job service and redis-server. No
+worker runs: the test moves the job through the store, as a worker would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from proxy.app import create_app
+from services.jobs.server import create_server
+from services.settings import Secret, Settings
+from services.store.accounts import AccountStore
+from services.store.connection import RedisClient
+from services.store.jobs import JobStore
+from services.store.redis_server import RedisServer, free_port
+
+FORM = {"image": "https://example.com/face.png", "audio": "https://example.com/a.mp3"}
+KEEPALIVE = 0.4
+
+
+@dataclass
+class Event:
+    id: int | None
+    event: str
+    data: Any
+
+
+@dataclass
+class Live:
+    client: httpx.AsyncClient
+    redis: RedisClient
+    store: JobStore
+
+    async def auth(self, credits: int = 1000) -> dict[str, str]:
+        key = await AccountStore(self.redis).create_key("sse", credits)
+        return {"Authorization": f"Bearer {key.api_key}"}
+
+    async def submit(self, headers: dict[str, str]) -> str:
+        reply = await self.client.post("/api/v1/lipsync-image", headers=headers, json={"formState": FORM})
+        assert reply.status_code == 200, reply.text
+        return str(reply.json()["id"])
+
+
+@pytest.fixture
+async def live(redis_server: RedisServer, redis: RedisClient, tmp_path: Path) -> AsyncIterator[Live]:
+    settings = Settings(redis_url=redis_server.url, public_url="http://127.0.0.1", data_dir=tmp_path,
+                        signing_key=Secret("k"), rate_limit_read_per_minute=30)
+    server, port = create_server("127.0.0.1:0", settings, redis)
+    await server.start()
+    app = create_app(settings.with_(jobs_addr=f"127.0.0.1:{port}"), keepalive=KEEPALIVE)
+    http_port = free_port()
+    proxy = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning"))
+    serving = asyncio.create_task(proxy.serve())
+    while not proxy.started:
+        await asyncio.sleep(0.02)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=10) as client:
+            yield Live(client, redis, JobStore(redis))
+    finally:
+        proxy.should_exit = True
+        await serving
+        await server.stop(None)
+
+
+async def _events(response: httpx.Response, comments: list[str] | None = None) -> AsyncIterator[Event]:
+    """The events of an SSE answer as they arrive (the parsing rules of the SSE spec we use)."""
+    fields: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if "data" in fields:
+                yield Event(int(fields["id"]) if "id" in fields else None, fields.get("event", "message"),
+                            json.loads(fields["data"]))
+            fields = {}
+        elif line.startswith(":"):
+            if comments is not None:
+                comments.append(line)
+        else:
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+
+
+async def test_one_event_per_change_then_the_end(live: Live) -> None:
+    headers = await live.auth()
+    job_id = await live.submit(headers)
+    seen: list[Event] = []
+    comments: list[str] = []
+    async with live.client.stream("GET", f"/api/v1/jobs/{job_id}/events", headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        assert int(response.headers["x-ratelimit-limit"]) == 30
+        async for event in _events(response, comments):
+            seen.append(event)
+            progress = event.data["progress"]
+            if event.data["status"] != "processing":
+                continue
+            if progress == 0 and not comments:
+                await asyncio.sleep(KEEPALIVE * 2.5)  # quiet: keep-alive comments go out
+            if progress < 0.5:
+                await live.store.set_progress(job_id, progress + 0.25)
+                await live.store.set_progress(job_id, progress + 0.25)  # the same: no new event
+            else:
+                job = await live.store.get(job_id)
+                await live.store.complete(job, "outputs/x.mp4", 1234, {"inference": 1000.0})
+    assert [e.data["progress"] for e in seen] == [0, 0.25, 0.5, 1.0]
+    assert [e.data["status"] for e in seen] == ["processing"] * 3 + ["completed"]
+    ids = [e.id for e in seen]
+    assert all(isinstance(i, int) for i in ids) and ids == sorted(set(ids))  # type: ignore[type-var]
+    assert comments and all(c.startswith(":") for c in comments)
+    polled = (await live.client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
+    assert seen[-1].data == polled  # the same JSON as the GET, output link and all
+    assert polled["output"] and polled["executionTime"] == 1234
+
+
+async def test_last_event_id_resumes_after_what_was_seen(live: Live) -> None:
+    headers = await live.auth()
+    job_id = await live.submit(headers)
+    url = f"/api/v1/jobs/{job_id}/events"
+    async with live.client.stream("GET", url, headers=headers) as response:
+        first = await anext(_events(response))
+    assert first.data["progress"] == 0 and first.id is not None
+    await live.store.set_progress(job_id, 0.5)  # missed while disconnected
+    resumed: list[Event] = []
+    resume = {**headers, "Last-Event-ID": str(first.id)}
+    async with live.client.stream("GET", url, headers=resume) as response:
+        assert response.status_code == 200
+        async for event in _events(response):
+            resumed.append(event)
+            if len(resumed) == 1:
+                await live.store.fail(await live.store.get(job_id), "No face found in the image")
+    assert [(e.data["status"], e.data["progress"]) for e in resumed] == [("processing", 0.5), ("failed", 0.5)]
+    assert resumed[0].id is not None and resumed[0].id > first.id
+    assert resumed[1].data["error"] == "No face found in the image"
+    # Resuming after the final event: nothing more to send, and EventSource stops at a 204.
+    last = resumed[-1].id
+    ended = await live.client.get(url, headers={**headers, "Last-Event-ID": str(last)})
+    assert ended.status_code == 204 and ended.content == b""
+    # From an earlier event: only the final state, once.
+    async with live.client.stream("GET", url, headers={**headers, "Last-Event-ID": str(first.id)}) as r:
+        again = [e async for e in _events(r)]
+    assert [(e.id, e.data["status"]) for e in again] == [(last, "failed")]
+    # The same as a query parameter (for clients that cannot set headers), and a bad one is a 400.
+    assert (await live.client.get(url, headers=headers, params={"lastEventId": last})).status_code == 204
+    bad = await live.client.get(url, headers={**headers, "Last-Event-ID": "soon"})
+    assert bad.status_code == 400 and bad.json()["field"] == "lastEventId"
+
+
+async def test_auth_cross_account_and_budget_as_the_get(live: Live) -> None:
+    owner, other = await live.auth(), await live.auth()
+    job_id = await live.submit(owner)
+    url = f"/api/v1/jobs/{job_id}/events"
+    assert (await live.client.get(url)).status_code == 401
+    assert (await live.client.get(url, headers={"Authorization": "Bearer sk_x_y"})).status_code == 401
+    for_other = await live.client.get(url, headers=other)
+    as_get = await live.client.get(f"/api/v1/jobs/{job_id}", headers=other)
+    assert for_other.status_code == as_get.status_code == 404
+    assert for_other.json()["error"] == as_get.json()["error"]
+    assert for_other.headers["content-type"] == "application/json"
+    unknown = await live.client.get("/api/v1/jobs/0b7c1f9e-5a9c-4d0e-9a7e-6f2f2b1d9c11/events", headers=owner)
+    assert unknown.status_code == 404
+    await live.store.fail(await live.store.get(job_id), "Job was canceled")
+    # Each stream is one read of the key's budget (30 a minute here), like a GET.
+    started = time.monotonic()
+    statuses = [(await live.client.get(url, headers=other)).status_code for _ in range(40)]
+    assert time.monotonic() - started < 30
+    assert 429 in statuses and statuses.count(404) <= 30
+    limited = await live.client.get(url, headers=other)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+async def test_listed_in_openapi(live: Live) -> None:
+    doc = (await live.client.get("/openapi.json")).json()
+    operation = doc["paths"]["/api/v1/jobs/{id}/events"]["get"]
+    assert operation["operationId"] == "WatchJob"
+    ok = operation["responses"]["200"]["content"]["text/event-stream"]
+    assert ok["x-event-data"] == {"$ref": "#/components/schemas/Job"}
+    assert "204" in operation["responses"] and "404" in operation["responses"]
+    names = {(p["name"], p["in"]) for p in operation["parameters"]}
+    assert {("id", "path"), ("Last-Event-ID", "header"), ("lastEventId", "query")} <= names
+    assert "JobEvent" not in doc["components"]["schemas"]
