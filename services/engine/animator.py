@@ -16,13 +16,12 @@ from services.engine.mouth_interior import InteriorPalette, paint_interior
 from services.engine.mouth_warp import MouthFrame, MouthShapeFrame, MouthWarper, Region
 
 Box = tuple[int, int, int, int]
-# A camera's own softness at output size: the painted interior is blurred as much.
-DEFAULT_SOFTNESS = 0.45
 
 
 def softness_for(upscale: float) -> float:
-    """Blur (pixels) for painting into a picture enlarged `upscale` times from its source."""
-    return DEFAULT_SOFTNESS + 0.45 * max(upscale - 1.0, 0.0)
+    """Blur (pixels) for painting into a picture enlarged `upscale` times from its source, so
+    the painting is no sharper than the picture (a picture at or below its size: none)."""
+    return 1.6 * max(upscale - 1.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class FaceAnimator:
 
     def __init__(self, source: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | None = None,
                  palette: InteriorPalette | None = None, bounds: Box | None = None,
-                 video: bool = False, softness: float = DEFAULT_SOFTNESS) -> None:
+                 video: bool = False, softness: float = 0.0) -> None:
         """`video`: the source is a video frame whose lip gap is speech to neutralise.
         `softness`: blur (pixels) of the painted interior, to match the picture's own."""
         self.softness = softness
@@ -75,17 +74,22 @@ class FaceAnimator:
         self._mouth_grid = _grid(self.mouth_box)
         # The smooth field is computed on every `step`-th pixel and interpolated; the lips, where
         # the field breaks along the lip line, get every pixel.
+        # A tiny face is done in one pass over every pixel.
         box = self.mouth_box
         area = (box[2] - box[0]) * (box[3] - box[1])
         self._step = 3 if area > 60_000 else 2 if area > 8_000 else 1
         self._last_mouth: tuple[MouthShapeFrame, np.ndarray] | None = None
         self._coarse_grid = _coarse_grid(box, self._step)
         region = Region(self.mouth, *self._mouth_grid)
-        self._coarse_warper = MouthWarper(self.mouth, *self._coarse_grid, neutralise_jaw=video,
-                                          region=region, compact=True)
-        lips = self.mouth.lips_roi(self.size)
-        self.lips_box: Box = (max(lips[0], box[0]), max(lips[1], box[1]),
-                              min(lips[2], box[2]), min(lips[3], box[3]))
+        self._coarse_warper: MouthWarper | None = None
+        if self._step == 1:
+            self.lips_box: Box = box
+        else:
+            self._coarse_warper = MouthWarper(self.mouth, *self._coarse_grid, neutralise_jaw=video,
+                                              region=region, compact=True)
+            lips = self.mouth.lips_roi(self.size)
+            self.lips_box = (max(lips[0], box[0]), max(lips[1], box[1]),
+                             min(lips[2], box[2]), min(lips[3], box[3]))
         self._lips_grid = _grid(self.lips_box)
         self._lips_warper = MouthWarper(self.mouth, *self._lips_grid, neutralise_jaw=video,
                                         region=region)
@@ -124,22 +128,22 @@ class FaceAnimator:
             target[box[1]:box[3], box[0]:box[2]] = self._last_mouth[1]
             return
         width, height = box[2] - box[0], box[3] - box[1]
-        coarse = self._coarse_warper.warp(shape, interior=False)
-        step = self._step
-        if step == 1:
-            map_x, map_y = coarse.src_x, coarse.src_y
+        fine = self._lips_warper.warp(shape)
+        ly0, lx0 = lips[1] - box[1], lips[0] - box[0]
+        ly1, lx1 = ly0 + lips[3] - lips[1], lx0 + lips[2] - lips[0]
+        if self._coarse_warper is None:
+            map_x, map_y = fine.src_x, fine.src_y
         else:
+            coarse = self._coarse_warper.warp(shape, interior=False)
+            step = self._step
             # Interpolate the displacement, not the map: where nothing moves it stays exactly 0.
             cx, cy = self._coarse_grid
             up = (cx.shape[1] * step, cx.shape[0] * step)
             gx, gy = self._mouth_grid
             map_x = gx + cv2.resize(coarse.src_x - cx, up, interpolation=cv2.INTER_LINEAR)[:height, :width]
             map_y = gy + cv2.resize(coarse.src_y - cy, up, interpolation=cv2.INTER_LINEAR)[:height, :width]
-        fine = self._lips_warper.warp(shape)
-        ly0, lx0 = lips[1] - box[1], lips[0] - box[0]
-        ly1, lx1 = ly0 + lips[3] - lips[1], lx0 + lips[2] - lips[0]
-        map_x[ly0:ly1, lx0:lx1] = fine.src_x
-        map_y[ly0:ly1, lx0:lx1] = fine.src_y
+            map_x[ly0:ly1, lx0:lx1] = fine.src_x
+            map_y[ly0:ly1, lx0:lx1] = fine.src_y
         mask = self._mask_of(box)
         if mask is not None:
             gx, gy = self._mouth_grid
