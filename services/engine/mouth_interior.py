@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from services.engine import face_landmarks as fl
+from services.engine.mouth_bank import Patch, lay_patch
 from services.engine.mouth_warp import MouthWarp
 
 # Widths of the visible teeth from the middle outwards, along the arch (half mouth widths: a
@@ -165,11 +166,13 @@ def tongue_height(open_: float, width: float, round_: float) -> float:
 
 
 def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette, scale_px: float,
-                   softness: float = 0.0) -> None:
+                   softness: float = 0.0, reuse: tuple[Patch, float] | None = None) -> None:
     """Blend the interior into `block` (HxWx3 uint8, the warped pixels) where the lips part.
 
     `scale_px` is the mouth width in pixels (two half widths). `softness`: a blur (pixels) so
-    the painting is no sharper than the picture around it (an upscaled photo is soft)."""
+    the painting is no sharper than the picture around it (an upscaled photo is soft).
+    `reuse`: the speaker's own interior (a `mouth_bank` patch) and its weight, laid under the
+    upper lip over the painting where it has pixels."""
     alpha = warp.interior_alpha
     covered = alpha > 0.0
     if not covered.any() or warp.gap_px < 0.6:
@@ -238,6 +241,12 @@ def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette,
         gum_line = upper_edge[on] - UPPER_CROWN - 0.04 * np.cos(np.pi * so / 0.34)
         tooth += (palette.gum[None, :] - tooth) * np.clip((gum_line - to) * px + 0.5, 0, 1)[:, None]
         colour[on] += (tooth - colour[on]) * cover[:, None]
+
+    if reuse is not None:
+        patch, weight = reuse
+        real, valid = lay_patch(patch, s, t - upper)
+        keep = (valid * np.float32(weight))[:, None]
+        colour += (real - colour) * keep
 
     # The wet inner side of the lips lines the opening for a pixel or two.
     lining = np.exp(-np.maximum(lower - t, 0) * px / 1.2) * 0.5

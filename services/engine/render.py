@@ -22,6 +22,7 @@ from services.engine.animator import FaceAnimator, HeadPose, softness_for
 from services.engine.errors import SilentAudio
 from services.engine.faces import FaceTracker, select_faces
 from services.engine.idle_motion import blink_track, head_track
+from services.engine.mouth_bank import MouthBank
 from services.engine.mouth_interior import InteriorPalette
 from services.engine.mouth_model import MouthModel
 from services.engine.mouth_track import frame_shape, rest_shapes, shapes_for_render
@@ -252,6 +253,7 @@ def render_video(
         tracker: FaceTracker | None = None
         canvas = np.empty((size[1], size[0], 3), np.uint8)
         palettes: list[InteriorPalette] = []
+        bank = MouthBank()
 
         def palette(frame: np.ndarray, landmarks: np.ndarray) -> InteriorPalette:
             # One palette from the first tracked frame keeps the interior's colour steady.
@@ -275,7 +277,9 @@ def render_video(
                 canvas[:] = frame
                 if landmarks is not None:
                     animator = FaceAnimator(frame, landmarks, mask=mask, video=True, softness=softness,
-                                            palette=palette(frame, landmarks))
+                                            palette=palette(frame, landmarks), bank=bank)
+                    # The speaker's own open mouths are kept to be shown again (Video Rewrite).
+                    bank.observe(frame, animator.mouth)
                     animator.render(frame, canvas, frame_shape(shapes, index))
             return canvas
 

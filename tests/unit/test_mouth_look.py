@@ -13,6 +13,7 @@ import pytest
 from services.engine import faces, samples
 from services.engine.animator import FaceAnimator
 from services.engine.look_measures import FrameLook, measure_frame, summarize
+from services.engine.mouth_bank import FADE_IN, MouthBank
 from services.engine.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper
 
 SHUT = MouthShapeFrame(0.0, 0.2, 0.0)
@@ -110,3 +111,32 @@ def test_summary_stands_in_for_missing_open_or_closed_frames() -> None:
     summary = summarize(opened + shut)
     assert (summary.open_frames, summary.closed_frames) == (10, 10)
     assert summary.bright == 20.0 and summary.black == 0.05 and summary.jaw_ratio == pytest.approx(1.2)
+
+
+def test_dubbing_shows_the_speakers_own_teeth() -> None:
+    """Video Rewrite's idea: an open mouth seen in the source lends its interior to new frames."""
+    image, landmarks = _face("astronaut")  # her real teeth show in the photo
+    frame = MouthFrame.from_landmarks(landmarks)
+    bank = MouthBank()
+    bank.observe(image, frame)
+    assert bank.patches  # the photo's mouth is open enough to keep
+    bank.uses = FADE_IN  # past the fade-in
+    shape = MouthShapeFrame(0.6, 0.45, 0.0)
+    reused, painted = image.copy(), image.copy()
+    FaceAnimator(image, landmarks, video=True, bank=bank).render(image, reused, shape)
+    FaceAnimator(image, landmarks, video=True).render(image, painted, shape)
+    # A little under the new upper lip, at the middle: the source's own teeth, not the painted ones.
+    warp = MouthWarper(frame, *frame.to_image(np.zeros(1, np.float32), np.zeros(1, np.float32)),
+                       neutralise_jaw=True).warp(shape)
+    below = np.float32(0.06)
+    x_new, y_new = frame.to_image(np.zeros(1, np.float32), warp.new_upper + below)
+    source_upper = np.full(1, np.interp(0.0, frame.upper_s, frame.upper_t), np.float32)
+    x_src, y_src = frame.to_image(np.zeros(1, np.float32), source_upper + below)
+
+    def lab(picture: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        patch = picture[int(y[0]) - 1:int(y[0]) + 2, int(x[0]) - 1:int(x[0]) + 2].reshape(-1, 3)
+        return cv2.cvtColor(patch[None].astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[0].mean(axis=0)
+
+    own = lab(image, x_src, y_src)
+    assert np.linalg.norm(lab(reused, x_new, y_new) - own) < 8
+    assert np.linalg.norm(lab(reused, x_new, y_new) - own) < np.linalg.norm(lab(painted, x_new, y_new) - own)
