@@ -108,8 +108,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                        "from the bytes; the Content-Type header is ignored. The answer's `url` "
                        "is valid for 24 hours.",
         "requestBody": {"required": True, "content": {
-            "application/octet-stream": {"schema": {"type": "string", "contentMediaType":
-                                                    "application/octet-stream"}}}},
+            "application/octet-stream": {"schema": {"type": "string", "minLength": 1,  # empty: 400
+                                                    "contentMediaType": "application/octet-stream"}}}},
         "responses": {
             "200": {"description": "Stored",
                     "headers": {name: {"$ref": f"#/components/headers/{name}"}

@@ -74,6 +74,11 @@ LAST_EVENT_ID_PARAMETER: dict[str, Any] = {
     "schema": {"type": "string", "pattern": "^[0-9]+$"},
     "description": "Resume: the `id:` of the last event received (EventSource sends it when it "
                    "reconnects); only later changes are sent"}
+# What the job service checks of a field beyond its type (a .proto cannot say it), so the
+# document allows exactly what the service accepts.
+FIELD_BOUNDS: dict[str, dict[str, Any]] = {
+    "lipsync.v1.ListJobsRequest.limit": {"minimum": 0, "maximum": 100},  # 0: the default, 20
+}
 _REPLAYED_HEADER = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
                                             "description": "This answer repeats an earlier "
                                             "request's, made with the same Idempotency-Key"}}
@@ -190,6 +195,7 @@ def _event_stream_response(binding: HttpBinding, headers: dict[str, Any],
 
 def _parameter(field: FieldDescriptor, where: str, schemas: SchemaSet) -> dict[str, Any]:
     schema = schemas.value_schema(field, "request")  # a scalar: no component is added
+    schema.update(FIELD_BOUNDS.get(field.full_name, {}))
     if field.is_repeated:
         schema = {"type": "array", "items": schema}
     return {"name": field.json_name, "in": where, "required": where == "path", "schema": schema}
