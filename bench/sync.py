@@ -254,8 +254,8 @@ def main() -> int:
     parser.add_argument("--utterances", type=int, default=3, help="clips per family")
     parser.add_argument("--families", default="", help="comma-separated names (default: all)")
     # Grace Hopper by default: since the renderer's teeth and smooth lower-face field (4944124)
-    # the astronaut's smiling, closed lips read as 0.3 of her range to the face mesh, so even
-    # the true phonemes close only about 0.4 of her p/b/m and her figures measure the mesh.
+    # the face mesh reads the astronaut's smiling, closed lips as partly open, so even the true
+    # phonemes close only 0.4-0.6 of her p/b/m and her figures measure the mesh, not the model.
     parser.add_argument("--faces", default="hopper",
                         help="sample portraits the clips take turns on: astronaut, hopper")
     parser.add_argument("--out", type=Path, default=Path("bench-out/sync"))
