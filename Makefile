@@ -26,7 +26,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check services proxy protos tests bench triton_models clients/python
-	$(BIN)/mypy services proxy protos bench clients/python
+	$(BIN)/mypy services proxy protos bench clients/python/lipsync_client
 	$(BIN)/pytest -q
 	# The JavaScript SDK, with Node's own test runner, against a real `lipsync dev`.
 	if command -v node >/dev/null; then node --test clients/js/test/; fi
