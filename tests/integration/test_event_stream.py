@@ -14,17 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from live_stack import Live, serve_live
 
-from proxy.app import create_app
-from services.jobs.server import create_server
-from services.settings import Secret, Settings
-from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
-from services.store.jobs import JobStore
-from services.store.redis_server import RedisServer, free_port
+from services.store.redis_server import RedisServer
 
-FORM = {"image": "https://example.com/face.png", "audio": "https://example.com/a.mp3"}
 KEEPALIVE = 0.4
 
 
@@ -35,41 +29,11 @@ class Event:
     data: Any
 
 
-@dataclass
-class Live:
-    client: httpx.AsyncClient
-    redis: RedisClient
-    store: JobStore
-
-    async def auth(self, credits: int = 1000) -> dict[str, str]:
-        key = await AccountStore(self.redis).create_key("sse", credits)
-        return {"Authorization": f"Bearer {key.api_key}"}
-
-    async def submit(self, headers: dict[str, str]) -> str:
-        reply = await self.client.post("/api/v1/lipsync-image", headers=headers, json={"formState": FORM})
-        assert reply.status_code == 200, reply.text
-        return str(reply.json()["id"])
-
-
 @pytest.fixture
 async def live(redis_server: RedisServer, redis: RedisClient, tmp_path: Path) -> AsyncIterator[Live]:
-    settings = Settings(redis_url=redis_server.url, public_url="http://127.0.0.1", data_dir=tmp_path,
-                        signing_key=Secret("k"), rate_limit_read_per_minute=30)
-    server, port = create_server("127.0.0.1:0", settings, redis)
-    await server.start()
-    app = create_app(settings.with_(jobs_addr=f"127.0.0.1:{port}"), keepalive=KEEPALIVE)
-    http_port = free_port()
-    proxy = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning"))
-    serving = asyncio.create_task(proxy.serve())
-    while not proxy.started:
-        await asyncio.sleep(0.02)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=10) as client:
-            yield Live(client, redis, JobStore(redis))
-    finally:
-        proxy.should_exit = True
-        await serving
-        await server.stop(None)
+    async with serve_live(redis_server, redis, tmp_path, keepalive=KEEPALIVE,
+                          rate_limit_read_per_minute=30) as running:
+        yield running
 
 
 async def _events(response: httpx.Response, comments: list[str] | None = None) -> AsyncIterator[Event]:
