@@ -53,8 +53,13 @@ def _rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(cv2.cvtColor(pixel, cv2.COLOR_RGB2Lab)[0], np.float64)
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """`x` clamped to [0, 1] (np.clip costs several times more on the small arrays here)."""
+    return np.minimum(np.maximum(x, 0.0), 1.0)
+
+
 def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
+    x = _unit(x)
     return x * x * (3 - 2 * x)
 
 
@@ -123,7 +128,7 @@ def _arch(s: np.ndarray, radius: float, widths: np.ndarray) -> tuple[np.ndarray,
     along = np.abs(radius * theta)
     bounds = np.concatenate([[0.0], np.cumsum(widths)])
     k = np.clip(np.searchsorted(bounds, along, side="right") - 1, 0, widths.size - 1)
-    u = np.clip((along - bounds[k]) / widths[k], 0.0, 1.0)
+    u = _unit((along - bounds[k]) / widths[k])
     return k, u, np.cos(theta)
 
 
@@ -156,7 +161,7 @@ def _row(s: np.ndarray, px: float, radius: float, widths: np.ndarray, shorter: n
 
 def _shaded(palette: InteriorPalette, light: np.ndarray) -> np.ndarray:
     """Teeth colour under `light`: shade is lit by the mouth's own warm dark, not grey."""
-    dim = np.clip(1 - light, 0, 1)[:, None]
+    dim = _unit(1 - light)[:, None]
     return palette.teeth[None, :] * light[:, None] + palette.cavity[None, :] * 1.6 * dim
 
 
@@ -183,11 +188,11 @@ def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette,
     closed = warp.closed_upper[covered]
     shape = warp.shape
     # Teeth come in as the lips part by a few pixels, so a slit never flashes white.
-    reveal = float(np.clip((warp.gap_px - 1.5) / 3.0, 0.0, 1.0))
+    reveal = min(max((warp.gap_px - 1.5) / 3.0, 0.0), 1.0)
 
     # Cavity: dark at the back, lighter near the lips' edges and towards the corners.
     edge = np.minimum(t - upper, lower - t)
-    glow = 0.72 + 0.3 * np.exp(-np.maximum(edge, 0) / 0.05) + 0.25 * np.clip(np.abs(s) - 0.3, 0, 1)
+    glow = 0.72 + 0.3 * np.exp(-np.maximum(edge, 0) / 0.05) + 0.25 * _unit(np.abs(s) - 0.3)
     colour = palette.cavity[None, :] * np.minimum(glow, 1.25)[:, None]
 
     upper_edge = closed + TEETH_SHOW * (1 - 0.45 * s * s)
@@ -199,7 +204,7 @@ def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette,
     # The tongue, behind the lower teeth; its top a dome across the mouth.
     lift = tongue_height(shape.open, shape.width, shape.round)
     top = lower_edge - lift * np.maximum(lower_edge - upper_edge, 0.0) + 0.55 * s * s
-    cover = np.clip((t - top) * px + 0.5, 0, 1) * np.clip((0.85 - np.abs(s)) * px * 0.3, 0, 1)
+    cover = _unit((t - top) * px + 0.5) * _unit((0.85 - np.abs(s)) * px * 0.3)
     on = cover > 0
     if on.any():
         so, to, topo = s[on], t[on], top[on]
@@ -216,12 +221,12 @@ def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette,
         so, to = s[on], t[on]
         pull, shade, seam = _row(so, px, LOWER_ARCH, LOWER_TEETH, LOWER_SHORTER, np.zeros(6))
         edge_line = lower_edge[on] + pull
-        cover = np.clip((to - edge_line) * px + 0.5, 0, 1) * reveal
+        cover = _unit((to - edge_line) * px + 0.5) * reveal
         # In the upper teeth's and the lip's shadow, the lower row is dimmer.
-        lit = 0.74 + 0.1 * np.clip((to - edge_line) / 0.08, 0, 1)
+        lit = 0.74 + 0.1 * _unit((to - edge_line) / 0.08)
         tooth = _shaded(palette, shade * lit * (1 - 0.3 * seam))
         gum_line = lower_edge[on] + LOWER_CROWN + 0.04 * np.cos(np.pi * so / 0.3)
-        tooth += (palette.gum[None, :] - tooth) * np.clip((to - gum_line) * px + 0.5, 0, 1)[:, None]
+        tooth += (palette.gum[None, :] - tooth) * _unit((to - gum_line) * px + 0.5)[:, None]
         colour[on] += (tooth - colour[on]) * cover[:, None]
 
     # Upper teeth hang from the skull; the upper lip shades their top.
@@ -230,7 +235,7 @@ def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette,
         so, to = s[on], t[on]
         pull, shade, seam = _row(so, px, UPPER_ARCH, UPPER_TEETH, UPPER_SHORTER, UPPER_CUSP)
         edge_line = upper_edge[on] - pull
-        cover = np.clip((edge_line - to) * px + 0.5, 0, 1) * reveal
+        cover = _unit((edge_line - to) * px + 0.5) * reveal
         under_lip = 0.84 + 0.16 * _smoothstep((to - upper[on]) / 0.06)
         from_edge = np.maximum(edge_line - to, 0)
         # Gaps show most towards the biting edge; the edge itself is a little translucent.
@@ -239,7 +244,7 @@ def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette,
         tooth += (palette.cavity[None, :] * 2.6 - tooth) * (0.2 * np.exp(-from_edge / 0.025))[:, None]
         # Gums show only where a very wide opening lifts the lip past the crowns.
         gum_line = upper_edge[on] - UPPER_CROWN - 0.04 * np.cos(np.pi * so / 0.34)
-        tooth += (palette.gum[None, :] - tooth) * np.clip((gum_line - to) * px + 0.5, 0, 1)[:, None]
+        tooth += (palette.gum[None, :] - tooth) * _unit((gum_line - to) * px + 0.5)[:, None]
         colour[on] += (tooth - colour[on]) * cover[:, None]
 
     if reuse is not None:
