@@ -194,9 +194,12 @@ class FaceAnimator:
 
 
 def _grid(box: Box) -> tuple[np.ndarray, np.ndarray]:
-    xs = np.arange(box[0], box[2], dtype=np.float32)
-    ys = np.arange(box[1], box[3], dtype=np.float32)
-    gx, gy = np.meshgrid(xs, ys)
+    """Pixel coordinates of `box` (x, y arrays of its shape)."""
+    height, width = box[3] - box[1], box[2] - box[0]
+    gx = np.empty((height, width), np.float32)
+    gy = np.empty((height, width), np.float32)
+    gx[:] = np.arange(box[0], box[2], dtype=np.float32)[None, :]
+    gy[:] = np.arange(box[1], box[3], dtype=np.float32)[:, None]
     return gx, gy
 
 

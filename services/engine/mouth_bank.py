@@ -25,6 +25,7 @@ MIN_GAP = 0.18  # a source opening worth keeping (half mouth widths)
 KEEP = 12  # patches kept, one per opening band
 BAND = 0.05  # width of an opening band
 FADE_IN = 12  # frames over which reuse fades in
+RENEW = 25  # frames before a band's patch may be replaced
 
 
 @dataclass
@@ -39,12 +40,18 @@ class MouthBank:
     patches: dict[int, Patch] = field(default_factory=dict)
     chosen: Patch | None = None
     uses: int = 0
+    seen: int = 0  # source frames observed
+    taken: dict[int, int] = field(default_factory=dict)  # band -> frame its patch came from
 
     def observe(self, frame_rgb: np.ndarray, mouth: MouthFrame) -> None:
-        """Keep this source frame's interior if its mouth is open."""
+        """Keep this source frame's interior if its mouth is open (a band's patch is renewed
+        once a second at most, which follows slow changes of light at little cost)."""
+        self.seen += 1
         gap = mouth.source_gap()
-        if gap < MIN_GAP:
+        band = int(gap / BAND)
+        if gap < MIN_GAP or self.seen - self.taken.get(band, -RENEW) < RENEW:
             return
+        self.taken[band] = self.seen
         s = np.linspace(-1.0, 1.0, PATCH_WIDTH, dtype=np.float32)
         depth = np.linspace(0.0, PATCH_DEPTH, PATCH_ROWS, dtype=np.float32)
         upper = np.interp(s, mouth.upper_s, mouth.upper_t).astype(np.float32)
@@ -57,7 +64,6 @@ class MouthBank:
         # Inside the opening, fading out a pixel or two before the lower lip.
         px = mouth.half_width
         valid = np.clip((lower[None, :] - tt) * px / 2.0, 0, 1).astype(np.float32)
-        band = int(gap / BAND)
         self.patches[band] = Patch(gap, pixels, valid)
         if len(self.patches) > KEEP:
             del self.patches[min(self.patches)]  # the least open is the least useful
