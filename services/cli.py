@@ -123,19 +123,31 @@ class _ProgressBar:
         sys.stderr.flush()
 
 
-def _local(source: str, workdir: Path, name: str) -> str:
-    """A local path for `source`, downloading http(s) URLs first."""
+def _local(source: str, workdir: Path, name: str, kind: str) -> str:
+    """A local path for `source`, downloading http(s) URLs first. A local file that is plainly
+    something else than `kind` (text, a web page, an image given as audio) is refused saying
+    what it looks like, as fetched inputs are; an unknown format is left to the decoder."""
     if source.startswith(("http://", "https://")):
         from services.fetch import download
 
         return str(download(source, workdir / name))
-    if not Path(source).is_file():
+    path = Path(source)
+    if not path.is_file():
         raise FileNotFoundError(f"{source}: no such file")
+    from services import sniff
+
+    with path.open("rb") as file:
+        found = sniff.identify(file.read(sniff.HEAD_BYTES))
+    if found is not sniff.UNKNOWN and kind not in found.kinds:
+        raise ValueError(f"Invalid {kind} file: {source} is not {_NOUNS[kind]} (it looks like {found.label})")
     return source
 
 
+_NOUNS = {"image": "an image", "audio": "an audio file", "video": "a video"}
+
+
 def _optional(source: str | None, workdir: Path) -> str | None:
-    return None if source is None else _local(source, workdir, "mask")
+    return None if source is None else _local(source, workdir, "mask", "image")
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -157,18 +169,19 @@ def _render(args: argparse.Namespace) -> int:
         work = Path(tmp)
         if args.mode == "image":
             result = render_image(
-                _local(args.image, work, "image"), _local(args.audio, work, "audio"), args.output,
-                resolution=args.resolution, mask_image=_optional(args.mask_image, work),
+                _local(args.image, work, "image", "image"), _local(args.audio, work, "audio", "audio"),
+                args.output, resolution=args.resolution, mask_image=_optional(args.mask_image, work),
                 seed=args.seed, progress=bar)
         elif args.mode == "video":
             result = render_video(
-                _local(args.video, work, "video"), _local(args.audio, work, "audio"), args.output,
+                _local(args.video, work, "video", "video"), _local(args.audio, work, "audio", "audio"),
+                args.output,
                 resolution=args.resolution, mask_image=_optional(args.mask_image, work),
                 seed=args.seed, progress=bar)
         else:
             result = render.render_multi(
-                _local(args.image, work, "image"), _local(args.left_audio, work, "left"),
-                _local(args.right_audio, work, "right"), args.output, order=args.order,
+                _local(args.image, work, "image", "image"), _local(args.left_audio, work, "left", "audio"),
+                _local(args.right_audio, work, "right", "audio"), args.output, order=args.order,
                 resolution=args.resolution, seed=args.seed, progress=bar)
     stages = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items())
     print(f"wrote {result.path} ({result.seconds:.2f} s, {result.frames} frames, seed {result.seed}; "

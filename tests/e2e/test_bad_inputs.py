@@ -106,6 +106,7 @@ def test_cli_prints_one_line_and_exits_nonzero(good: dict[str, Path], tmp_path: 
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lipsync: error: Invalid image file")
+    assert lines[0].endswith("is not an image (it looks like a text file)")
 
 
 def test_cli_missing_file(tmp_path: Path) -> None:
