@@ -153,3 +153,71 @@ test("typed errors: 401, 402, 404 (another account's job too), 400 with the fiel
   assert.equal(limited.status, 429);
   assert.ok(limited.retryAfter >= 1 && limited.retryAfter <= 2, String(limited.retryAfter));
 });
+
+/** A loopback relay to the stack that cuts the first event stream after its first event, or
+ * answers 404 for event streams (an older server), and records the Last-Event-ID it is sent. */
+async function faultyRelay({ noEvents = false } = {}) {
+  const resumedFrom = [];
+  let cut = false;
+  const relay = createServer(async (request, response) => {
+    const chunks = [];
+    for await (const chunk of request) chunks.push(chunk);
+    const isEvents = request.url.endsWith("/events");
+    if (isEvents && noEvents) {
+      response.writeHead(404, { "Content-Type": "application/json" })
+        .end('{"error": "No such route", "code": "not_found"}');
+      return;
+    }
+    if (isEvents) resumedFrom.push(request.headers["last-event-id"] ?? null);
+    const headers = { ...request.headers };
+    delete headers.host;
+    delete headers.connection;
+    const upstream = await fetch(`${base}${request.url}`, {
+      method: request.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined,
+    });
+    response.writeHead(upstream.status, Object.fromEntries(upstream.headers));
+    if (!upstream.body) return response.end();
+    let text = "";
+    for await (const chunk of upstream.body) {
+      text += Buffer.from(chunk).toString();
+      if (isEvents && !cut && text.includes("\n\n")) {
+        cut = true; // the first event goes out, then the connection drops mid-stream
+        response.write(chunk, () => response.socket.destroy());
+        return;
+      }
+      response.write(chunk);
+    }
+    response.end();
+  });
+  await new Promise((done) => relay.listen(0, "127.0.0.1", done));
+  return { url: `http://127.0.0.1:${relay.address().port}`, resumedFrom, close: () => relay.close() };
+}
+
+test("wait() resumes a cut stream after the last event, and polls a server without streams", async () => {
+  const relay = await faultyRelay();
+  try {
+    const client = new Client({ baseUrl: relay.url, apiKey: mainKey });
+    const submitted = await client.lipsyncImage({ image: join(work, "face.png"), audio: join(work, "speech.wav") });
+    const seen = [];
+    const job = await client.wait(submitted, { onProgress: (j) => seen.push(JSON.stringify(j)), timeout: 300_000 });
+    assert.equal(job.status, "completed");
+    assert.ok(relay.resumedFrom.length >= 2, String(relay.resumedFrom));
+    assert.equal(relay.resumedFrom[0], null);
+    assert.match(relay.resumedFrom[1], /^\d+$/);
+    assert.equal(new Set(seen).size, seen.length); // no change reported twice
+  } finally {
+    relay.close();
+  }
+  const older = await faultyRelay({ noEvents: true });
+  try {
+    const client = new Client({ baseUrl: older.url, apiKey: mainKey, pollInterval: 200 });
+    const submitted = await client.lipsyncImage({ image: UNREACHABLE, audio: UNREACHABLE });
+    const seen = [];
+    const job = await client.wait(submitted.id, { onProgress: (j) => seen.push(j.status), timeout: 120_000 });
+    assert.equal(job.status, "failed");
+    assert.equal(seen.at(-1), "failed");
+    await assert.rejects(client.wait(UNKNOWN, { timeout: 10_000 }), NotFound);
+  } finally {
+    older.close();
+  }
+});
