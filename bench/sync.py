@@ -15,7 +15,8 @@ trains on), per language and in all. shut@open counts the frames where the model
 measured shut while the truth is open, so a mouth that is always shut cannot score on closure.
 
     .venv/bin/python bench/sync.py [--utterances 3] [--families "flite,openjtalk mei"]
-                                   [--faces hopper,astronaut] [--out bench-out/sync]
+                                   [--faces hopper,astronaut] [--degrade noise-10db]
+                                   [--out bench-out/sync]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import degrade  # bench/degrade.py, beside this script
 import numpy as np
 
 from services.engine import features, media, onnx_backend, render, samples, speech, visemes
@@ -75,12 +77,16 @@ class Measured:
                         [self.visemes[i] for i in keep], [face] * len(keep))
 
 
-def make_clips(family: heldout_families.Family, n: int, folder: Path) -> list[Clip]:
+def make_clips(family: heldout_families.Family, n: int, folder: Path,
+               condition: str = "clean") -> list[Clip]:
+    """The family's clips as files, under `condition` (`degrade.CONDITIONS`); the truth comes
+    from the clean utterance's phonemes, which no condition moves."""
     clips = []
     for i, item in enumerate(family.utterances(n)):
         utt = item.utterance
-        wav = folder / f"{family.name.replace(' ', '_')}_{i}.wav"
-        speech.save_wav(wav, utt.audio, utt.sample_rate)
+        audio, rate = degrade.apply(condition, utt.audio, utt.sample_rate, seed=i)
+        stem = folder / f"{family.name.replace(' ', '_')}_{i}_{condition}"
+        wav = degrade.save(stem, condition, audio, rate)
         clips.append(Clip(family.name, item.voice, item.text, utt, wav,
                           visemes.openness_track(utt.phonemes, utt.duration),
                           visemes.viseme_track(utt.phonemes, utt.duration)))
@@ -258,6 +264,8 @@ def main() -> int:
     # phonemes close only 0.4-0.6 of her p/b/m and her figures measure the mesh, not the model.
     parser.add_argument("--faces", default="hopper",
                         help="sample portraits the clips take turns on: astronaut, hopper")
+    parser.add_argument("--degrade", default="clean", choices=list(degrade.CONDITIONS),
+                        help="what real uploads carry, applied to every clip (bench/degrade.py)")
     parser.add_argument("--out", type=Path, default=Path("bench-out/sync"))
     args = parser.parse_args()
     folder: Path = args.out
@@ -274,7 +282,7 @@ def main() -> int:
         if not fam.available():
             print(f"SKIPPED {fam.name}: its synthesizer or data is not installed")
             continue
-        clips[fam.name] = make_clips(fam, args.utterances, folder)
+        clips[fam.name] = make_clips(fam, args.utterances, folder, args.degrade)
     if not clips:
         print("no family available")
         return 1
@@ -295,7 +303,7 @@ def main() -> int:
             summaries[row] = {c: summarise(merged([results[n][c] for n in names]))
                               for c in CONDITIONS}
 
-    print(f"\nmodel: {model_identity()}")
+    print(f"\nmodel: {model_identity()}; audio condition: {args.degrade}")
     ranges = ", ".join(f"{a:.3f}-{b:.3f}" for a, b in scales)
     print(f"{args.utterances} clips per family on {len(faces)} faces; each face's measured opening "
           f"rescaled so its shut lips read 0 and its widest 1 ({ranges}); lips count as shut "
@@ -329,6 +337,7 @@ def main() -> int:
         "model": model_identity(),
         "utterances": args.utterances,
         "faces": args.faces,
+        "condition": args.degrade,
         "families": {name: {c: {**vars(s), "closure": s.closure} for c, s in per.items()}
                      for name, per in summaries.items()},
         "shuffled_floor": floors,
