@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Mapping
 
-from lipsync_client._errors import InvalidSignature
+from lipsync_client._errors import InvalidSignature, LipsyncError
 from lipsync_client._models import Job
 
 DEFAULT_TOLERANCE = 300  # seconds between the signature's timestamp and this clock
@@ -55,4 +55,7 @@ def verify_webhook(body: bytes | str, headers: Mapping[str, str], secret: str, *
                for candidate in offered.split()):
         raise InvalidSignature("no webhook-signature matches the body")
     raw = body.encode() if isinstance(body, str) else body
-    return Job.from_json(json.loads(raw))
+    try:
+        return Job.from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError):
+        raise LipsyncError("The webhook is genuine, but its body is not a job object") from None
