@@ -9,15 +9,17 @@ thickness; the skin up to the nose takes the stretch), the lower lip drops with 
 thickness, the chin and jaw follow by a share of that, and everything fades smoothly to zero
 at the face's outline and down the neck, so nothing outside the face and neck moves and no
 rigid piece draws an edge. The only break in the field is the lip line itself, where the
-interior is painted. Closing a source mouth that is open (dubbing) is the same formula with a
-negative change.
+interior is painted. Closing a source mouth that is open (a photo's smile, a video's speech)
+uses the same field, the two lips meeting halfway.
 
 Amplitude: `open` = 1 parts the inner lips by MAX_GAP half mouth widths (0.30 mouth widths)
-at the middle. Lip aperture in conversational speech runs from 0 (p/b/m) to about 10-15 mm for
-open vowels such as "a", on mouths 45-55 mm wide, i.e. about 0.2-0.3 mouth widths (figures of
-articulatory studies of connected speech, e.g. the lip-aperture traces of the Wisconsin X-ray
-Microbeam database); yawning or shouting, not modelled here, go past 0.5. Measuring the gap in
-the face's own mouth width keeps the range right for any face size.
+at the middle. Lip aperture in conversational speech runs from 0 (p/b/m) to roughly 10-15 mm
+for open vowels such as "a", on mouths 45-55 mm wide, i.e. about 0.2-0.3 mouth widths: the
+order of magnitude articulatory studies of connected speech report (lip-aperture traces such as
+the Wisconsin X-ray Microbeam database's); these are approximate literature figures, not
+measured here. Yawning or shouting, not modelled, go past 0.5. Measuring the gap in the face's
+own mouth width keeps the range right for any face size. (The face mesh reads these renders'
+widest openings as about 0.2 mouth widths: it takes part of the upper teeth for lip.)
 """
 
 from __future__ import annotations
