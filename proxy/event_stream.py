@@ -57,10 +57,9 @@ async def event_stream_response(binding: HttpBinding, call: Any,
         done, _ = await asyncio.wait({next_message}, timeout=keepalive)
         if done:
             first = next_message.result()  # an AioRpcError goes to the central handlers
-            if first is grpc.aio.EOF:
-                headers = passed_headers(await call.initial_metadata())
-                return Response(status_code=204, headers=headers)
             headers = passed_headers(await call.initial_metadata())
+            if first is grpc.aio.EOF:
+                return Response(status_code=204, headers=headers)
         else:
             first, headers = None, {}
     except BaseException:
