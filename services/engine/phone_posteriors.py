@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from threadpoolctl import threadpool_limits
 
 from services.engine import sphinx_acoustics
 from services.engine.features import HOP, SAMPLE_RATE
@@ -187,8 +188,11 @@ def _gaussians() -> _Gaussians:
 def phonetic_features(audio16k: np.ndarray, warp: float = 1.0) -> np.ndarray:
     """[T, N_FEATURES] float32: per-phone log posteriors (floored), then c0, d0, dd0 / 10.
     (`warp`: see `filterbank`; 1 at run time.)"""
-    feat = deltas(normalize(cepstra(audio16k, warp)))
-    sen = senone_log_likelihoods(feat).reshape(len(feat), -1) * ACOUSTIC_SCALE
+    # The matrix products are small: BLAS threads cost more than they give, and fight the
+    # render's own threads for the cores (measured: 2x slower with two threads on 2 cores).
+    with threadpool_limits(limits=1, user_api="blas"):
+        feat = deltas(normalize(cepstra(audio16k, warp)))
+        sen = senone_log_likelihoods(feat).reshape(len(feat), -1) * ACOUSTIC_SCALE
     sen -= sen.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(sen).sum(axis=1, keepdims=True))
     per_phone = np.log(np.exp(sen - log_norm).reshape(len(feat), N_PHONES, -1).sum(-1) + 1e-12)
