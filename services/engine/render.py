@@ -20,12 +20,14 @@ import numpy as np
 from services.engine import features, media
 from services.engine.animator import FaceAnimator, HeadPose, softness_for
 from services.engine.errors import SilentAudio
+from services.engine.expression import apply_expression, expression_for, styled_shapes
 from services.engine.faces import FaceTracker, select_faces
 from services.engine.idle_motion import blink_track, head_track
 from services.engine.mouth_bank import MouthBank
 from services.engine.mouth_interior import InteriorPalette
 from services.engine.mouth_model import MouthModel
 from services.engine.mouth_track import frame_shape, rest_shapes, shapes_for_render
+from services.engine.style import Style
 
 Progress = Callable[[float, str], None]
 # Mouth shapes (frames x [open, width, round]) for 48 kHz speech and a frame count. The model
@@ -41,6 +43,7 @@ class RenderResult:
     seconds: float
     seed: int
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    style: Style = field(default_factory=Style)  # the style applied
 
 
 class StageTimer:
@@ -126,8 +129,11 @@ def render_image(
     progress: Progress | None = None,
     limits: media.Limits = media.DEFAULT_LIMITS,
     shapes_from: ShapeSource = model_shapes,
+    style: Style | None = None,
 ) -> RenderResult:
-    """A still portrait becomes a talking head speaking `audio`."""
+    """A still portrait becomes a talking head speaking `audio`, in `style` (its expression,
+    expressiveness, blinks and head motion; see `services.engine.style`)."""
+    style = style or Style()
     stages = StageTimer()
     seed = resolve_seed(seed)
     rng = np.random.default_rng(seed)
@@ -141,9 +147,13 @@ def render_image(
         (face,) = select_faces(picture, count=1, mask=mask)
     with stages.stage("inference"):
         shapes = shapes_from(speech, frames)
-    animator = FaceAnimator(picture, face.landmarks, mask=mask, softness=softness_for(upscale))
-    _animate_still(picture, [(animator, shapes)], speech, out, rng, stages, progress)
-    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
+    expression = expression_for(style)
+    with stages.stage("faces"):
+        picture, landmarks = apply_expression(picture, face.landmarks, expression, mask=mask)
+    shapes = styled_shapes(shapes, style.expressiveness, expression.open_gain)
+    animator = FaceAnimator(picture, landmarks, mask=mask, softness=softness_for(upscale))
+    _animate_still(picture, [(animator, shapes)], speech, out, rng, stages, progress, style)
+    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms, style)
 
 
 def render_multi(
@@ -157,10 +167,13 @@ def render_multi(
     progress: Progress | None = None,
     limits: media.Limits = media.DEFAULT_LIMITS,
     shapes_from: ShapeSource = model_shapes,
+    style: Style | None = None,
 ) -> RenderResult:
-    """Two people in one picture: the left one speaks `left_audio`, the right one `right_audio`."""
+    """Two people in one picture: the left one speaks `left_audio`, the right one `right_audio`,
+    both in `style`."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}")
+    style = style or Style()
     stages = StageTimer()
     seed = resolve_seed(seed)
     rng = np.random.default_rng(seed)
@@ -193,19 +206,27 @@ def render_multi(
     split = round((left_face.box[2] + right_face.box[0]) / 2)
     split = int(np.clip(split, 1, size[0] - 1))
     halves = [(0, 0, split, size[1]), (split, 0, size[0], size[1])]
-    animators = [FaceAnimator(picture, f.landmarks, bounds=b, softness=softness_for(upscale))
-                 for f, b in zip((left_face, right_face), halves, strict=True)]
+    expression = expression_for(style)
+    landmarks = []
+    for f, half in zip((left_face, right_face), halves, strict=True):
+        picture, moved = apply_expression(picture, f.landmarks, expression, bounds=half)
+        landmarks.append(moved)
+    tracks = [styled_shapes(t, style.expressiveness, expression.open_gain) for t in tracks]
+    animators = [FaceAnimator(picture, lm, bounds=b, softness=softness_for(upscale))
+                 for lm, b in zip(landmarks, halves, strict=True)]
     _animate_still(picture, list(zip(animators, tracks, strict=True)), mix, out, rng, stages,
-                   progress)
-    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
+                   progress, style)
+    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms, style)
 
 
 def _animate_still(picture: np.ndarray, faces: list[tuple[FaceAnimator, np.ndarray]],
                    audio: np.ndarray, out: str | Path, rng: np.random.Generator, stages: StageTimer,
-                   progress: Progress | None) -> None:
+                   progress: Progress | None, style: Style) -> None:
     """Bring a still picture to life: each face speaks its shapes, blinks and sways (seeded)."""
     frames = faces[0][1].shape[0]
-    lives = [(blink_track(frames, media.FPS, rng), head_track(frames, media.FPS, rng, shapes[:, 0]))
+    motion = 0.0 if style.still else style.expressiveness
+    lives = [(blink_track(frames, media.FPS, rng, style.blink_rate),
+              head_track(frames, media.FPS, rng, shapes[:, 0], scale=motion))
              for _, shapes in faces]
     canvas = picture.copy()
 
@@ -230,12 +251,15 @@ def render_video(
     progress: Progress | None = None,
     limits: media.Limits = media.DEFAULT_LIMITS,
     shapes_from: ShapeSource = model_shapes,
+    style: Style | None = None,
 ) -> RenderResult:
     """Dub a video: its mouth motion is replaced by the new audio's.
 
     The output is as long as the audio: a longer video is cut, a shorter one plays forwards
-    then backwards (and so on) so it never jumps.
+    then backwards (and so on) so it never jumps. Of `style`, only expressiveness applies (the
+    mouth's amplitude): the video keeps its speaker's own face, head motion and blinks.
     """
+    style = Style(expressiveness=style.expressiveness, words=style.words) if style else Style()
     stages = StageTimer()
     seed = resolve_seed(seed)
     with stages.stage("decode"):
@@ -246,7 +270,7 @@ def render_video(
     frames = _frames_for(speech.size)
     softness = softness_for(size[0] / info.width)
     with stages.stage("inference"):
-        shapes = shapes_from(speech, frames)
+        shapes = styled_shapes(shapes_from(speech, frames), style.expressiveness)
     with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
         may_loop = info.seconds is None or info.seconds * media.FPS < frames + 2
         source = LoopingSource(video, size, frames, Path(tmp) if may_loop else None, limits)
@@ -284,7 +308,7 @@ def render_video(
             return canvas
 
         encode_frames(out, size, speech, frames, draw, stages, progress)
-    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms)
+    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms, style)
 
 
 class LoopingSource:
