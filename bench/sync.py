@@ -179,17 +179,20 @@ class Summary:
         return self.closure_hits / self.closure_total if self.closure_total else float("nan")
 
 
-def shuffled_floor(clips: list[Clip]) -> float:
-    """The r the shuffled control would get from a perfect model: one clip's true openness
-    against the next's. Silence at both ends of every clip makes it positive for some
-    synthesizers, so the model's shuffled r is read against it."""
-    if len(clips) < 2:
-        return float("nan")
+def shuffled_floor(families: list[list[Clip]]) -> float:
+    """The r the shuffled control would get from a perfect model: each clip's true openness
+    against the next clip's of its family, pooled. Silence at both ends of every clip makes it
+    positive for some synthesizers, so the model's shuffled r is read against it."""
     pairs = []
-    for i, clip in enumerate(clips):
-        other = clips[(i + 1) % len(clips)].truth_open
-        n = min(len(other), len(clip.truth_open))
-        pairs.append((other[:n], clip.truth_open[:n]))
+    for clips in families:
+        if len(clips) < 2:
+            continue
+        for i, clip in enumerate(clips):
+            other = clips[(i + 1) % len(clips)].truth_open
+            n = min(len(other), len(clip.truth_open))
+            pairs.append((other[:n], clip.truth_open[:n]))
+    if not pairs:
+        return float("nan")
     return pearson(np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs]))
 
 
@@ -320,7 +323,8 @@ def main() -> int:
           "audio; loud r / true r = the controls' pooled r;\n  shut@open = share of the "
           "model's frames measured shut where the truth is open > 0.5;\n  shuf floor = the shuffled "
           "r of a perfect model (one clip's truth against the next's)\n")
-    floors = {name: shuffled_floor(cs) for name, cs in clips.items()}
+    floors = {name: shuffled_floor([cs]) for name, cs in clips.items()}
+    floors.update({row: shuffled_floor([clips[n] for n in names]) for row, names in groups.items()})
     print_table(summaries, languages, floors)
     # The renderer and the face mesh differ per face; an upper bound far below 1 on one face
     # means that face's measure, not the model, limits the figures.
