@@ -26,6 +26,7 @@ class RenderForm:
     resolution: str = "480p"
     order: str = "meanwhile"
     seed: int | None = None  # None or -1: random
+    prompt: str = ""  # style instruction text (services.engine.style)
 
     @classmethod
     def from_mapping(cls, model: str, values: Mapping[str, Any], resolution: str | None = None,
@@ -37,7 +38,8 @@ class RenderForm:
         if seed is None and values.get("seed") is not None:
             seed = int(values["seed"])
         return cls(model=model, urls=urls, resolution=resolution or values.get("resolution") or "480p",
-                   order=values.get("order") or "meanwhile", seed=seed)
+                   order=values.get("order") or "meanwhile", seed=seed,
+                   prompt=str(values.get("prompt") or ""))
 
     @classmethod
     def from_job(cls, job: JobRecord) -> RenderForm:

@@ -37,7 +37,7 @@ from services.errors import Conflict, InsufficientCredits, NotFound
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for, output_seconds
 from services.inference.progress import ProgressRelay, RenderAborted
-from services.inference.rendering import frame_generator, render_form, uses_generator
+from services.inference.rendering import applied_style, frame_generator, render_form, uses_generator
 from services.inference.shapes import AsyncMouthModel, ModelServerUnavailable, precompute, remote_model
 from services.settings import Settings
 from services.storage import storage_for
@@ -156,7 +156,9 @@ class JobPipeline:
             seconds = await asyncio.to_thread(output_seconds, form, paths, self.limits)
             await self.jobs.settle(job, billing.cost(seconds, form.resolution))
             seed = resolve_seed(form.seed)
-            await self.jobs.set_seed(job.id, seed)
+            # Shown on the job while it renders: what its prompt does (only when it has one).
+            style = applied_style(form, self.generator).as_dict() if form.prompt.strip() else None
+            await self.jobs.set_seed(job.id, seed, style)
             with _stage(timings, "inference"):
                 shapes_from = await self._shapes(form, paths)
             out = Path(tmp) / "output.mp4"

@@ -17,6 +17,7 @@ from services.engine import media, render
 from services.engine.generators import wav2lip_render
 from services.engine.generators.backend import FrameGenerator
 from services.engine.render import Progress, RenderResult, ShapeSource
+from services.engine.style import ALL_CONTROLS, VIDEO_CONTROLS, Style, parse_prompt
 from services.inference.forms import RenderForm
 from services.settings import Settings
 
@@ -53,28 +54,39 @@ def uses_generator(form: RenderForm, generator: FrameGenerator | None) -> bool:
     return generator is not None and form.model in GENERATOR_FORMS
 
 
+def applied_style(form: RenderForm, generator: FrameGenerator | None = None) -> Style:
+    """The style a render of `form` applies: its prompt's words, for the controls this render
+    has (dubbing: expressiveness only; an operator's generator: none)."""
+    if uses_generator(form, generator):
+        return Style()
+    return parse_prompt(form.prompt, VIDEO_CONTROLS if form.model == "lipsync-video" else ALL_CONTROLS)
+
+
 def render_form(form: RenderForm, paths: dict[str, Path], out: Path, seed: int,
                 limits: media.Limits, progress: Progress | None = None,
                 shapes_from: ShapeSource = render.model_shapes,
                 generator: FrameGenerator | None = None) -> RenderResult:
     """`shapes_from`: the mouth shapes of each speech track; by default the model in-process.
-    `generator`: an operator's generator for video and image forms (see `frame_generator`)."""
+    `generator`: an operator's generator for video and image forms (see `frame_generator`).
+    The result's `style` is `applied_style(form, generator)`."""
     if uses_generator(form, generator):
         assert generator is not None
         draw = wav2lip_render.render_video if form.model == "lipsync-video" else wav2lip_render.render_image
         picture = paths["video"] if form.model == "lipsync-video" else paths["image"]
         return draw(picture, paths["audio"], out, generator, resolution=form.resolution,
                     mask_image=paths.get("mask_image"), seed=seed, progress=progress, limits=limits)
+    style = applied_style(form)
     if form.model == "lipsync-video":
         return render.render_video(paths["video"], paths["audio"], out, resolution=form.resolution,
                                    mask_image=paths.get("mask_image"), seed=seed, progress=progress,
-                                   limits=limits, shapes_from=shapes_from)
+                                   limits=limits, shapes_from=shapes_from, style=style)
     if form.model == "lipsync-image":
         return render.render_image(paths["image"], paths["audio"], out, resolution=form.resolution,
                                    mask_image=paths.get("mask_image"), seed=seed, progress=progress,
-                                   limits=limits, shapes_from=shapes_from)
+                                   limits=limits, shapes_from=shapes_from, style=style)
     if form.model == "lipsync-image-multi":
         return render.render_multi(paths["image"], paths["left_audio"], paths["right_audio"], out,
                                    order=form.order, resolution=form.resolution, seed=seed,
-                                   progress=progress, limits=limits, shapes_from=shapes_from)
+                                   progress=progress, limits=limits, shapes_from=shapes_from,
+                                   style=style)
     raise ValueError(f"unknown model {form.model!r}")

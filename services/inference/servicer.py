@@ -2,7 +2,8 @@
 
 The form is checked as the job service checks a submitted one; the inputs are fetched as a
 worker fetches them (same address policy and limits). Progress streams back while the engine
-renders, then the MP4 in 1 MiB chunks, the last one carrying execution time, timings and seed.
+renders, then the MP4 in 1 MiB chunks, the last one carrying execution time, timings and seed
+(and, for a form with a prompt, the style applied).
 The caller's input problems come back as INVALID_ARGUMENT with the engine's message, a model
 server that does not answer as UNAVAILABLE. A caller that hangs up stops the render at its next
 progress report.
@@ -21,7 +22,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import struct_pb2
 
-from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc
+from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
 from services.engine.errors import InputError
 from services.engine.render import RenderResult, ShapeSource, model_shapes, resolve_seed
 from services.errors import InvalidArgument, ServiceError, to_rpc_status
@@ -30,6 +31,7 @@ from services.inference.inputs import fetch_inputs, limits_for
 from services.inference.progress import ProgressRelay
 from services.inference.rendering import frame_generator, render_form, uses_generator
 from services.inference.shapes import AsyncMouthModel, precompute
+from services.jobs.present import style_message
 from services.jobs.validation import validate
 from services.settings import Settings
 
@@ -52,8 +54,8 @@ def _progress(stage: str, fraction: float) -> inference_pb2.RenderEvent:
     return inference_pb2.RenderEvent(progress=inference_pb2.RenderProgress(stage=stage, fraction=fraction))
 
 
-def result_events(path: Path, execution_ms: int, timings: dict[str, float],
-                  seed: int) -> Iterator[inference_pb2.RenderEvent]:
+def result_events(path: Path, execution_ms: int, timings: dict[str, float], seed: int,
+                  style: jobs_pb2.JobStyle | None = None) -> Iterator[inference_pb2.RenderEvent]:
     """The file in CHUNK_BYTES pieces; the last one carries the summary."""
     summary = struct_pb2.Struct()
     summary.update({stage: round(ms) for stage, ms in timings.items()})
@@ -63,7 +65,8 @@ def result_events(path: Path, execution_ms: int, timings: dict[str, float],
             following = f.read(CHUNK_BYTES)  # read ahead: the last chunk must say so
             if not following:
                 yield inference_pb2.RenderEvent(result=inference_pb2.RenderResult(
-                    mp4_chunk=chunk, last=True, execution_time=execution_ms, timings=summary, seed=seed))
+                    mp4_chunk=chunk, last=True, execution_time=execution_ms, timings=summary, seed=seed,
+                    style=style))
                 return
             yield inference_pb2.RenderEvent(result=inference_pb2.RenderResult(mp4_chunk=chunk))
             chunk = following
@@ -117,7 +120,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             timings = {"download": download_ms, **result.timings}
             timings["inference"] = timings.get("inference", 0.0) + inference_ms
             execution_ms = round((time.monotonic() - started) * 1000)
-            for message in result_events(out, execution_ms, timings, result.seed):
+            style = style_message(result.style.as_dict()) if form.prompt.strip() else None
+            for message in result_events(out, execution_ms, timings, result.seed, style):
                 yield message
 
     async def _rendering(self, form: RenderForm, paths: dict[str, Path], out: Path, seed: int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import struct_pb2
 
@@ -34,4 +35,15 @@ def job_message(record: JobRecord, settings: Settings) -> jobs_pb2.Job:
         job.seed = record.seed
     if record.status is Status.COMPLETED and record.credits is not None:
         job.credits = record.credits
+    if record.style is not None:
+        job.style.CopyFrom(style_message(record.style))
     return job
+
+
+def style_message(style: dict[str, Any]) -> jobs_pb2.JobStyle:
+    """A style as recorded (`services.engine.style.Style.as_dict`) as its message."""
+    return jobs_pb2.JobStyle(
+        expressiveness=float(style.get("expressiveness", 1.0)), emotion=str(style.get("emotion", "")),
+        emotion_strength=float(style.get("emotionStrength", 1.0)),
+        blink_rate=float(style.get("blinkRate", 1.0)), still=bool(style.get("still", False)),
+        words=[str(w) for w in style.get("words", ())])

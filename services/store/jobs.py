@@ -67,6 +67,7 @@ class JobRecord:
     credits: int | None = None
     attempts: int = 0
     revision: int = 0  # counts the changes a reader can see
+    style: dict[str, Any] | None = None  # the style the render applies (from the prompt)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +86,7 @@ class JobRecord:
             finished_at=float(h["finished_at"]) if h.get("finished_at") else None,
             reserved=int(h.get("reserved", 0) or 0), credits=opt_int("credits"),
             attempts=int(h.get("attempts", 0) or 0), revision=int(h.get("rev", 0) or 0),
+            style=json.loads(h["style"]) if h.get("style") else None,
         )
 
 
@@ -262,18 +264,22 @@ class JobStore:
             raise Conflict("The job has already ended")
 
     async def set_progress(self, job_id: str, progress: float) -> None:
-        await self._visible_change(job_id, "progress", round(progress, 4))
+        await self._visible_change(job_id, {"progress": round(progress, 4)})
 
     async def begin_attempt(self, job_id: str) -> int:
         """Count a worker taking the job; returns the attempt number (1 for the first)."""
         return int(await self.redis.hincrby(keys.job(job_id), "attempts", 1))
 
-    async def set_seed(self, job_id: str, seed: int) -> None:
-        await self._visible_change(job_id, "seed", seed)
+    async def set_seed(self, job_id: str, seed: int, style: dict[str, Any] | None = None) -> None:
+        """The seed the render uses and, with `style`, the style it applies (one change)."""
+        fields: dict[str, float | int | str] = {"seed": seed}
+        if style is not None:
+            fields["style"] = json.dumps(style, ensure_ascii=False, separators=(",", ":"))
+        await self._visible_change(job_id, fields)
 
-    async def _visible_change(self, job_id: str, name: str, value: float | int) -> None:
+    async def _visible_change(self, job_id: str, fields: dict[str, float | int | str]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.job(job_id), name, value)
+            pipe.hset(keys.job(job_id), mapping=fields)
             pipe.hincrby(keys.job(job_id), "rev", 1)
             await pipe.execute()
 

@@ -35,7 +35,7 @@ from services.store.redis_server import RedisServer, free_port
 
 BASE = "http://testserver"
 SEVEN = ("id", "model", "status", "output", "error", "executionTime", "timings")
-EXTENSIONS = {"progress", "createdAt", "seed", "credits"}
+EXTENSIONS = {"progress", "createdAt", "seed", "credits", "style"}
 FORMS: dict[str, dict[str, Any]] = {
     "lipsync-video": {"video": "https://example.com/in.mp4", "audio": "https://example.com/a.mp3"},
     "lipsync-image": {"image": "https://example.com/face.png", "audio": "https://example.com/a.mp3",

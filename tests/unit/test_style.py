@@ -103,3 +103,16 @@ def test_every_word_of_the_tables_is_documented() -> None:
     missing = [w for w in words
                if not (re.search(rf"\b{w}\b", doc) if w.isascii() else w in doc)]
     assert not missing
+
+
+def test_a_render_applies_what_its_mode_has() -> None:
+    from services.inference.forms import RenderForm
+    from services.inference.rendering import applied_style
+
+    prompt = {"prompt": "smiling, very expressive, still"}
+    image = RenderForm.from_mapping("lipsync-image", prompt)
+    assert image.prompt == "smiling, very expressive, still"
+    assert applied_style(image) == Style(expressiveness=1.45, emotion="smiling", still=True)
+    video = applied_style(RenderForm.from_mapping("lipsync-video", prompt))
+    assert video == Style(expressiveness=1.45) and video.words == ("very expressive",)
+    assert applied_style(RenderForm.from_mapping("lipsync-image-multi", {})).is_default()

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from protos.lipsync.v1 import jobs_pb2 as lipsync_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1alipsync/v1/inference.proto\x12\nlipsync.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15lipsync/v1/jobs.proto\"\xaf\x01\n\rRenderRequest\x12-\n\x05video\x18\x01 \x01(\x0b\x32\x1c.lipsync.v1.LipsyncVideoFormH\x00\x12-\n\x05image\x18\x02 \x01(\x0b\x32\x1c.lipsync.v1.LipsyncImageFormH\x00\x12\x38\n\x0bimage_multi\x18\x03 \x01(\x0b\x32!.lipsync.v1.LipsyncImageMultiFormH\x00\x42\x06\n\x04\x66orm\"1\n\x0eRenderProgress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\"\x7f\n\x0cRenderResult\x12\x11\n\tmp4_chunk\x18\x01 \x01(\x0c\x12\x0c\n\x04last\x18\x02 \x01(\x08\x12\x16\n\x0e\x65xecution_time\x18\x03 \x01(\x03\x12(\n\x07timings\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\x05 \x01(\x03\"r\n\x0bRenderEvent\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1a.lipsync.v1.RenderProgressH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.lipsync.v1.RenderResultH\x00\x42\x07\n\x05\x65vent2T\n\x10InferenceService\x12@\n\x06Render\x12\x19.lipsync.v1.RenderRequest\x1a\x17.lipsync.v1.RenderEvent\"\x00\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1alipsync/v1/inference.proto\x12\nlipsync.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15lipsync/v1/jobs.proto\"\xaf\x01\n\rRenderRequest\x12-\n\x05video\x18\x01 \x01(\x0b\x32\x1c.lipsync.v1.LipsyncVideoFormH\x00\x12-\n\x05image\x18\x02 \x01(\x0b\x32\x1c.lipsync.v1.LipsyncImageFormH\x00\x12\x38\n\x0bimage_multi\x18\x03 \x01(\x0b\x32!.lipsync.v1.LipsyncImageMultiFormH\x00\x42\x06\n\x04\x66orm\"1\n\x0eRenderProgress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\"\xa4\x01\n\x0cRenderResult\x12\x11\n\tmp4_chunk\x18\x01 \x01(\x0c\x12\x0c\n\x04last\x18\x02 \x01(\x08\x12\x16\n\x0e\x65xecution_time\x18\x03 \x01(\x03\x12(\n\x07timings\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12#\n\x05style\x18\x06 \x01(\x0b\x32\x14.lipsync.v1.JobStyle\"r\n\x0bRenderEvent\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1a.lipsync.v1.RenderProgressH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.lipsync.v1.RenderResultH\x00\x42\x07\n\x05\x65vent2T\n\x10InferenceService\x12@\n\x06Render\x12\x19.lipsync.v1.RenderRequest\x1a\x17.lipsync.v1.RenderEvent\"\x00\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,10 +37,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RENDERREQUEST']._serialized_end=271
   _globals['_RENDERPROGRESS']._serialized_start=273
   _globals['_RENDERPROGRESS']._serialized_end=322
-  _globals['_RENDERRESULT']._serialized_start=324
-  _globals['_RENDERRESULT']._serialized_end=451
-  _globals['_RENDEREVENT']._serialized_start=453
-  _globals['_RENDEREVENT']._serialized_end=567
-  _globals['_INFERENCESERVICE']._serialized_start=569
-  _globals['_INFERENCESERVICE']._serialized_end=653
+  _globals['_RENDERRESULT']._serialized_start=325
+  _globals['_RENDERRESULT']._serialized_end=489
+  _globals['_RENDEREVENT']._serialized_start=491
+  _globals['_RENDEREVENT']._serialized_end=605
+  _globals['_INFERENCESERVICE']._serialized_start=607
+  _globals['_INFERENCESERVICE']._serialized_end=691
 # @@protoc_insertion_point(module_scope)

@@ -83,6 +83,7 @@ class RenderResult(_message.Message):
     EXECUTION_TIME_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
+    STYLE_FIELD_NUMBER: _builtins.int
     mp4_chunk: _builtins.bytes
     """the MP4, in order, over one or more messages"""
     last: _builtins.bool
@@ -95,6 +96,10 @@ class RenderResult(_message.Message):
     def timings(self) -> _struct_pb2.Struct:
         """per-stage ms (on the last chunk)"""
 
+    @_builtins.property
+    def style(self) -> _jobs_pb2.JobStyle:
+        """the style applied, from the form's prompt (on the last chunk)"""
+
     def __init__(
         self,
         *,
@@ -103,10 +108,11 @@ class RenderResult(_message.Message):
         execution_time: _builtins.int = ...,
         timings: _struct_pb2.Struct | None = ...,
         seed: _builtins.int = ...,
+        style: _jobs_pb2.JobStyle | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["style", b"style", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_time", b"execution_time", "last", b"last", "mp4_chunk", b"mp4_chunk", "seed", b"seed", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_time", b"execution_time", "last", b"last", "mp4_chunk", b"mp4_chunk", "seed", b"seed", "style", b"style", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -258,6 +258,7 @@ class Job(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
     CREDITS_FIELD_NUMBER: _builtins.int
+    STYLE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     model: _builtins.str
     """lipsync-video | lipsync-image | lipsync-image-multi"""
@@ -283,6 +284,10 @@ class Job(_message.Message):
     def timings(self) -> _struct_pb2.Struct:
         """per-stage ms, or null"""
 
+    @_builtins.property
+    def style(self) -> Global___JobStyle:
+        """what the prompt set, or null"""
+
     def __init__(
         self,
         *,
@@ -297,10 +302,11 @@ class Job(_message.Message):
         created_at: _builtins.str = ...,
         seed: _builtins.int | None = ...,
         credits: _builtins.int | None = ...,
+        style: Global___JobStyle | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_credits", b"_credits", "_execution_time", b"_execution_time", "_output", b"_output", "_seed", b"_seed", "credits", b"credits", "execution_time", b"execution_time", "output", b"output", "seed", b"seed", "timings", b"timings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_credits", b"_credits", "_execution_time", b"_execution_time", "_output", b"_output", "_seed", b"_seed", "credits", b"credits", "execution_time", b"execution_time", "output", b"output", "seed", b"seed", "style", b"style", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_credits", b"_credits", "_execution_time", b"_execution_time", "_output", b"_output", "_seed", b"_seed", "created_at", b"created_at", "credits", b"credits", "error", b"error", "execution_time", b"execution_time", "id", b"id", "model", b"model", "output", b"output", "progress", b"progress", "seed", b"seed", "status", b"status", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_credits", b"_credits", "_execution_time", b"_execution_time", "_output", b"_output", "_seed", b"_seed", "created_at", b"created_at", "credits", b"credits", "error", b"error", "execution_time", b"execution_time", "id", b"id", "model", b"model", "output", b"output", "progress", b"progress", "seed", b"seed", "status", b"status", "style", b"style", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__credits: _TypeAlias = _typing.Literal["credits"]  # noqa: Y015
     _WhichOneofArgType__credits: _TypeAlias = _typing.Literal["_credits", b"_credits"]  # noqa: Y015
@@ -320,6 +326,52 @@ class Job(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__seed) -> _WhichOneofReturnType__seed | None: ...
 
 Global___Job: _TypeAlias = Job  # noqa: Y015
+
+@_typing.final
+class JobStyle(_message.Message):
+    """The style a job's `prompt` asked for and the render applies (services/engine/style.py has
+    the words). Dubbing a video applies expressiveness only.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPRESSIVENESS_FIELD_NUMBER: _builtins.int
+    EMOTION_FIELD_NUMBER: _builtins.int
+    EMOTION_STRENGTH_FIELD_NUMBER: _builtins.int
+    BLINK_RATE_FIELD_NUMBER: _builtins.int
+    STILL_FIELD_NUMBER: _builtins.int
+    WORDS_FIELD_NUMBER: _builtins.int
+    expressiveness: _builtins.float
+    """0.5..1.5: mouth amplitude, head motion"""
+    emotion: _builtins.str
+    """neutral | smiling | serious | surprised"""
+    emotion_strength: _builtins.float
+    """0.5..1.5"""
+    blink_rate: _builtins.float
+    """times the resting rate; 0: none"""
+    still: _builtins.bool
+    """no head motion"""
+    @_builtins.property
+    def words(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the prompt's words that set it"""
+
+    def __init__(
+        self,
+        *,
+        expressiveness: _builtins.float = ...,
+        emotion: _builtins.str = ...,
+        emotion_strength: _builtins.float = ...,
+        blink_rate: _builtins.float = ...,
+        still: _builtins.bool = ...,
+        words: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blink_rate", b"blink_rate", "emotion", b"emotion", "emotion_strength", b"emotion_strength", "expressiveness", b"expressiveness", "still", b"still", "words", b"words"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobStyle: _TypeAlias = JobStyle  # noqa: Y015
 
 @_typing.final
 class GetJobRequest(_message.Message):

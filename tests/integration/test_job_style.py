@@ -1,0 +1,84 @@
+"""A job's prompt, end to end: submitted through the REST proxy, rendered by a real worker, and
+the style it applied shown in the job object (GET /api/v1/jobs/{id})."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_stack import Live, serve_live
+
+from services.engine import samples
+from services.inference.worker import Worker
+from services.settings import Secret, Settings
+from services.store.connection import RedisClient
+from services.store.redis_server import RedisServer
+
+pytestmark = pytest.mark.slow
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A loopback URL serving face.png and speech.wav."""
+    folder = tmp_path_factory.mktemp("inputs")
+    samples.save_image(folder / "face.png", samples.grace_hopper())
+    samples.save_speech(folder / "speech.wav", "Bob bought a map.")
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def _finished(live: Live, job_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = (await live.client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
+        if job["status"] != "processing":
+            return job
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {job_id} still processing")
+
+
+async def test_a_prompt_s_style_shows_in_the_job_object(
+        redis_server: RedisServer, redis: RedisClient, tmp_path: Path, inputs: str) -> None:
+    async with serve_live(redis_server, redis, tmp_path, allow_private_urls=True) as live:
+        settings = Settings(redis_url=redis_server.url, public_url="http://127.0.0.1", data_dir=tmp_path,
+                            signing_key=Secret("k"), allow_private_urls=True)
+        headers = await live.auth()
+        form = {"image": f"{inputs}/face.png", "audio": f"{inputs}/speech.wav", "seed": 3}
+        ids = []
+        for prompt in ("笑顔で、とても表情豊かに。Purple elephants.", None):
+            body = {"formState": {**form, "prompt": prompt} if prompt else form}
+            reply = await live.client.post("/api/v1/lipsync-image", headers=headers, json=body)
+            assert reply.status_code == 200, reply.text
+            ids.append(reply.json()["id"])
+        worker = Worker(settings, redis, "style-worker")
+        task = asyncio.create_task(worker.run())
+        try:
+            styled, plain = [await _finished(live, job_id, headers) for job_id in ids]
+        finally:
+            await worker.stop(grace=10)
+            await task
+    assert styled["status"] == plain["status"] == "completed", (styled["error"], plain["error"])
+    # What the prompt did, and the words that did it; the rest of it was ignored.
+    assert styled["style"] == {"expressiveness": 1.45, "emotion": "smiling", "emotionStrength": 1.0,
+                               "blinkRate": 1.0, "still": False, "words": ["笑顔", "とても表情豊か"]}
+    assert plain["style"] is None  # no prompt, nothing to show
+    assert styled["seed"] == plain["seed"] == 3
