@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
         if mask:
             p.add_argument("--mask-image", help="white = the area to animate (path or URL)")
         p.add_argument("--seed", type=int, default=None, help="same seed, same video (-1: random)")
+        p.add_argument("--prompt", default="", help="style words, e.g. 'smiling, very expressive' "
+                       "(README: Style from the prompt)")
         p.add_argument("-o", "--output", required=True, help="where to write the MP4")
 
     image = modes.add_parser("image", help="animate a portrait speaking an audio track")
@@ -155,13 +157,18 @@ def _render(args: argparse.Namespace) -> int:
 
     from services.engine import render
     from services.engine.generators import wav2lip_render
+    from services.engine.style import ALL_CONTROLS, VIDEO_CONTROLS, Style, parse_prompt
     from services.inference.rendering import frame_generator
     from services.settings import Settings
 
     # LIPSYNC_GENERATOR=wav2lip: video and image through an operator's exported generator.
     generator = frame_generator(Settings.from_env())
-    render_image, render_video = render.render_image, render.render_video
+    style = parse_prompt(args.prompt, VIDEO_CONTROLS if args.mode == "video" else ALL_CONTROLS)
+    render_image = partial(render.render_image, style=style)
+    render_video = partial(render.render_video, style=style)
     if generator is not None:
+        if args.mode != "multi":  # an operator's generator draws the mouth itself: no style
+            style = Style()
         render_image = partial(wav2lip_render.render_image, generator=generator)
         render_video = partial(wav2lip_render.render_video, generator=generator)
     bar = _ProgressBar()
@@ -182,7 +189,12 @@ def _render(args: argparse.Namespace) -> int:
             result = render.render_multi(
                 _local(args.image, work, "image", "image"), _local(args.left_audio, work, "left", "audio"),
                 _local(args.right_audio, work, "right", "audio"), args.output, order=args.order,
-                resolution=args.resolution, seed=args.seed, progress=bar)
+                resolution=args.resolution, seed=args.seed, progress=bar, style=style)
+    if args.prompt.strip():
+        words = ", ".join(style.words) or "none"
+        print(f"style: expressiveness {style.expressiveness}, {style.emotion} "
+              f"(strength {style.emotion_strength}), blink rate {style.blink_rate}, "
+              f"{'still' if style.still else 'head moves'}; words used: {words}")
     stages = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings.items())
     print(f"wrote {result.path} ({result.seconds:.2f} s, {result.frames} frames, seed {result.seed}; "
           f"{stages})")
