@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from live_stack import Live, serve_live
 
-from services.engine import samples
+from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
+from services.engine import render, samples
+from services.inference.server import create_server
 from services.inference.worker import Worker
 from services.settings import Secret, Settings
 from services.store.connection import RedisClient
@@ -31,10 +34,11 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A loopback URL serving face.png and speech.wav."""
+    """A loopback URL serving face.png, speech.wav and clip.mp4 (a render of the two)."""
     folder = tmp_path_factory.mktemp("inputs")
     samples.save_image(folder / "face.png", samples.grace_hopper())
     samples.save_speech(folder / "speech.wav", "Bob bought a map.")
+    render.render_image(folder / "face.png", folder / "speech.wav", folder / "clip.mp4", seed=0)
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
     server.daemon_threads = True
@@ -82,3 +86,25 @@ async def test_a_prompt_s_style_shows_in_the_job_object(
                                "blinkRate": 1.0, "still": False, "words": ["笑顔", "とても表情豊か"]}
     assert plain["style"] is None  # no prompt, nothing to show
     assert styled["seed"] == plain["seed"] == 3
+
+
+async def test_the_inference_service_returns_the_style_it_applied(
+        redis_server: RedisServer, tmp_path: Path, inputs: str) -> None:
+    settings = Settings(redis_url=redis_server.url, public_url="http://127.0.0.1", data_dir=tmp_path,
+                        allow_private_urls=True)
+    server, port = create_server("127.0.0.1:0", settings)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = inference_pb2_grpc.InferenceServiceStub(channel)
+            request = inference_pb2.RenderRequest(video=jobs_pb2.LipsyncVideoForm(
+                video=f"{inputs}/clip.mp4", audio=f"{inputs}/speech.wav", seed=2,
+                prompt="smiling, very expressive, blink more"))
+            events = [event async for event in stub.Render(request)]
+    finally:
+        await server.stop(None)
+    last = events[-1].result
+    assert last.last
+    # Dubbing applies expressiveness only, and says so.
+    assert last.style == jobs_pb2.JobStyle(expressiveness=1.45, emotion="neutral", emotion_strength=1.0,
+                                           blink_rate=1.0, words=["very expressive"])
