@@ -129,13 +129,12 @@ def feature_windows(audio: np.ndarray, sample_rate: int, chunked: bool = True) -
     return FeatureWindows(batch, starts, len(steps), n_frames)
 
 
-def phonetic_frames(audio16k: np.ndarray, warp: float = 1.0) -> np.ndarray:
-    """The model's input for 16 kHz audio, zero padded to a whole number of video frames
-    (`warp`: training's vocal tract length perturbation, see `phone_posteriors.filterbank`)."""
+def phonetic_frames(audio16k: np.ndarray) -> np.ndarray:
+    """The model's input for 16 kHz audio, zero padded to a whole number of video frames."""
     n = phone_posteriors.n_frames(len(audio16k))
     short = -n % FEATURES_PER_FRAME
     padded = np.concatenate([audio16k, np.zeros(short * HOP, np.float32)]) if short else audio16k
-    return phone_posteriors.phonetic_features(padded, warp)
+    return phone_posteriors.phonetic_features(padded)
 
 
 class MouthModel:

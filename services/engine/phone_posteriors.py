@@ -58,15 +58,11 @@ def _mel_inverse(mel: np.ndarray) -> np.ndarray:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
-@lru_cache(maxsize=64)
-def filterbank(warp: float = 1.0) -> np.ndarray:
-    """[N_FFT // 2 + 1, N_FILTERS]: unit-area triangles with edges on DFT points.
-
-    `warp` != 1 stretches the filters along frequency (vocal tract length perturbation):
-    training uses it to stand in for speakers with shorter or longer vocal tracts.
-    """
+@lru_cache(maxsize=1)
+def filterbank() -> np.ndarray:
+    """[N_FFT // 2 + 1, N_FILTERS]: unit-area triangles with edges on DFT points."""
     step = SAMPLE_RATE / N_FFT
-    lo, hi = _mel(np.array(LOWER_HZ * warp)), _mel(np.array(min(UPPER_HZ * warp, 7900.0)))
+    lo, hi = _mel(np.array(LOWER_HZ)), _mel(np.array(UPPER_HZ))
     width = (hi - lo) / (N_FILTERS + 1)
     bank = np.zeros((N_FFT // 2 + 1, N_FILTERS), np.float64)
     freqs = np.arange(N_FFT // 2 + 1) * step
@@ -101,7 +97,7 @@ def n_frames(n_samples: int) -> int:
     return n_samples // HOP + 1
 
 
-def cepstra(audio16k: np.ndarray, warp: float = 1.0) -> np.ndarray:
+def cepstra(audio16k: np.ndarray) -> np.ndarray:
     """[T, 13] Sphinx MFCC; T = len // 160 + 1, frame i centred at sample i * 160."""
     x = np.asarray(audio16k, np.float32).reshape(-1) * _INT16
     x = np.concatenate([x[:1], x[1:] - PRE_EMPHASIS * x[:-1]]) if len(x) else x
@@ -112,8 +108,7 @@ def cepstra(audio16k: np.ndarray, warp: float = 1.0) -> np.ndarray:
     frames = as_strided(xp, shape=(n, FRAME), strides=(HOP * stride, stride), writeable=False)
     spec = np.fft.rfft(frames * _hamming(), n=N_FFT, axis=1)
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    bank = filterbank(round(warp, 2))
-    return (np.log(power @ bank + _SPEC_FLOOR) @ _dct_lifter()).astype(np.float32)
+    return (np.log(power @ filterbank() + _SPEC_FLOOR) @ _dct_lifter()).astype(np.float32)
 
 
 # Mean cepstrum of training speech with its pauses (espeak-ng and festival training voices,
@@ -185,13 +180,12 @@ def _gaussians() -> _Gaussians:
                       np.ascontiguousarray(weights, np.float32))
 
 
-def phonetic_features(audio16k: np.ndarray, warp: float = 1.0) -> np.ndarray:
-    """[T, N_FEATURES] float32: per-phone log posteriors (floored), then c0, d0, dd0 / 10.
-    (`warp`: see `filterbank`; 1 at run time.)"""
+def phonetic_features(audio16k: np.ndarray) -> np.ndarray:
+    """[T, N_FEATURES] float32: per-phone log posteriors (floored), then c0, d0, dd0 / 10."""
     # The matrix products are small: BLAS threads cost more than they give, and fight the
     # render's own threads for the cores (measured: 2x slower with two threads on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
-        feat = deltas(normalize(cepstra(audio16k, warp)))
+        feat = deltas(normalize(cepstra(audio16k)))
         sen = senone_log_likelihoods(feat).reshape(len(feat), -1) * ACOUSTIC_SCALE
     sen -= sen.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(sen).sum(axis=1, keepdims=True))

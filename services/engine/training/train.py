@@ -1,7 +1,7 @@
 """Train the audio -> mouth-shape model on synthetic speech, evaluate on held-out speech, export.
 
     python -m services.engine.training.train [--out services/engine/weights] [--seed 0]
-        [--steps 2000] [--minutes 90] [--items 1600] [--festival-items 900] [--versions 3]
+        [--steps 800] [--minutes 90] [--items 600] [--festival-items 240] [--versions 3]
         [--threads 2]
 
 Training speech: espeak-ng (many languages, voices and variants) and festival's training voices
@@ -56,10 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     p.add_argument("--onnx", type=Path, default=DEFAULT_MODEL_PATH)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=800)
     p.add_argument("--minutes", type=float, default=90.0, help="stop training after this long")
-    p.add_argument("--items", type=int, default=1600, help="espeak-ng training utterances")
-    p.add_argument("--festival-items", type=int, default=900,
+    p.add_argument("--items", type=int, default=600, help="espeak-ng training utterances")
+    p.add_argument("--festival-items", type=int, default=240,
                    help="festival training utterances (0 without festival)")
     p.add_argument("--versions", type=int, default=3,
                    help="featurized copies of each item: clean + augmented")
@@ -153,6 +153,34 @@ def noisy_copy(examples: list[data.Example], seed: int, hard: bool = False) -> l
     return out
 
 
+def validate_closure(model_path: Path) -> dict[str, dict[str, float]]:
+    """Closure of the drawn lips on the validation voice at each closure threshold, and how
+    often they are drawn shut where the truth is wide open: the threshold in `mouth_track` is
+    chosen from this table (most closures with at most 0.1 shut-when-open)."""
+    from services.engine import mouth_track
+    from services.engine.sync_measure import closure_intervals
+
+    mm = MouthModel(model_path)
+    tracks = []
+    for utt in data.validation_utterances():
+        audio = features.resample(utt.audio, utt.sample_rate, features.SAMPLE_RATE)
+        tracks.append((mm.predict(audio, features.SAMPLE_RATE), utt))
+    table: dict[str, dict[str, float]] = {}
+    for threshold in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
+        hits = total = shut = wide = 0
+        for track, utt in tracks:
+            drawn = mouth_track.shapes_for_render(track.shapes, track.visemes, threshold)[:, 0]
+            classes = visemes.viseme_track(utt.phonemes, utt.duration)[: len(drawn)]
+            truth = visemes.openness_track(utt.phonemes, utt.duration)[: len(drawn)]
+            h, n = closure_intervals(drawn, classes, 0.15)
+            hits, total = hits + h, total + n
+            shut += int((drawn[: len(truth)][truth > 0.5] < 0.15).sum())
+            wide += int((truth > 0.5).sum())
+        table[f"{threshold:.2f}"] = {"closure": round(hits / max(total, 1), 3),
+                                     "p_b_m": total, "shut_when_open": round(shut / max(wide, 1), 3)}
+    return table
+
+
 def train(args: argparse.Namespace) -> dict[str, object]:
     t_start = time.time()
     seed_everything(args.seed, args.threads)
@@ -224,6 +252,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     clean = evaluate_runtime(heldout, args.onnx)
     noisy = evaluate_runtime(noisy_copy(heldout, seed=1), args.onnx)
     hard = evaluate_runtime(noisy_copy(heldout, seed=2, hard=True), args.onnx)
+    validation = validate_closure(args.onnx) if args.festival_items else {}
     baseline = metrics.pearson(
         np.concatenate([metrics.loudness_baseline(e.audio, len(e.shapes)) for e in heldout]),
         np.concatenate([e.shapes[:, 0] for e in heldout]))
@@ -258,6 +287,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         "heldout_clean": clean,
         "heldout_noisy_20db": noisy,
         "heldout_telephone_10db": hard,
+        "validation_closure_by_threshold": {"voice": data.FESTIVAL_VALIDATION_VOICE, **validation},
         "loudness_baseline_pearson_open": baseline,
         "export": export,
         "environment": {"torch": torch.__version__, "python": platform.python_version(),
