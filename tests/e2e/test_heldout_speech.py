@@ -43,15 +43,21 @@ def _arabic() -> speech.Utterance:
                              "يُحِبُّ أَبِي المَشْيَ بِجَانِبِ البَحْرِ.", "ar", rate=160)
 
 
-# name -> (speech, installed?, least p/b/m closure share, least r). The model of d660c54 measured
-# on these very clips: kal 15/15 r 0.835, flite 11/11 r 0.785, Japanese 9/10 r 0.725, Arabic
-# 9/10 r 0.808 (the model before it: 14/15 0.762, 10/11 0.744, 7/10 0.607, 10/10 0.883). The
-# floors leave two or three misses and 0.07-0.1 of r, so numeric differences between machines
-# or a retouched renderer cannot flip them, while a mouth that stops following speech fails.
+# name -> (speech, installed?, least p/b/m closure share, least r). Measured on these very clips:
+#                  fedda53 (make train)   d660c54 (first posteriors)   174d7bc (spectrogram)
+#   kal_diphone    15/15  r 0.773         15/15  r 0.835               14/15  r 0.762
+#   flite awb      11/11  r 0.770         11/11  r 0.785               10/11  r 0.744
+#   Japanese        8/10  r 0.675          9/10  r 0.725                7/10  r 0.607
+#   Arabic          9/10  r 0.808          9/10  r 0.808               10/10  r 0.883
+# The floors leave two or three misses and about 0.1 of r below the weakest of the two
+# phone-posterior models, so numeric differences between machines or a retouched renderer
+# cannot flip them, while a mouth that stops following speech fails. They guard against
+# regressions; the goal itself (closure >= 0.85, r >= 0.65) is judged by bench/sync.py on more
+# clips.
 CASES: dict[str, tuple[Callable[[], speech.Utterance], Callable[[], bool], float, float]] = {
-    "festival kal_diphone": (_kal, festival.available, 0.8, 0.75),
-    "flite awb": (_flite, flite.available, 0.8, 0.7),
-    "japanese openjtalk": (_japanese, openjtalk.available, 0.7, 0.65),
+    "festival kal_diphone": (_kal, festival.available, 0.8, 0.68),
+    "flite awb": (_flite, flite.available, 0.8, 0.68),
+    "japanese openjtalk": (_japanese, openjtalk.available, 0.6, 0.58),
     "arabic espeak-ng": (_arabic, lambda: True, 0.7, 0.7),
 }
 MAX_SHUT_WHEN_OPEN = 0.3  # share of wide-open truth frames shown shut: closure is not for free
