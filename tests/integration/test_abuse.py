@@ -206,6 +206,8 @@ async def test_every_successful_call_reports_its_budget(stack: Rig) -> None:
     replies["ListJobs"] = await stack.client.get("/api/v1/jobs", headers=auth(key))
     replies["GetAccount"] = await stack.client.get("/api/v1/account", headers=auth(key))
     replies["CancelJob"] = await stack.client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth(key))
+    # The job is final now, so its event stream sends that state and ends.
+    replies["WatchJob"] = await stack.client.get(f"/api/v1/jobs/{job_id}/events", headers=auth(key))
     assert set(replies) == {b.method.name for b in http_bindings(JOB_SERVICE)}  # every route
     replies["UploadFile"] = await stack.client.post("/api/v1/files", headers=auth(key), content=PNG)
     for name, reply in replies.items():
@@ -549,6 +551,7 @@ async def test_another_account_gets_404_on_every_route_and_method(stack: Rig) ->
     rest["GetJob"] = lambda: asyncio.gather(not_found("GET", f"/api/v1/jobs/{job_id}", job_id),
                                             not_found("GET", f"/api/v1/jobs/{done}", done))
     rest["CancelJob"] = lambda: not_found("POST", f"/api/v1/jobs/{job_id}/cancel", job_id)
+    rest["WatchJob"] = lambda: not_found("GET", f"/api/v1/jobs/{job_id}/events", job_id)
     rest["ListJobs"] = list_jobs
     rest["GetAccount"] = account
     assert set(rest) == {b.method.name for b in http_bindings(JOB_SERVICE)}, "a route is not covered"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import redis
 from faults_stack import LOCAL, NO_LIMITS, StackClient, make_inputs, speech_seconds, webhook_receiver
 
 from protos.lipsync.v1 import jobs_pb2, jobs_pb2_grpc
@@ -97,7 +98,14 @@ def _kill_workers_mid_job(stack: ProcessStack, client: StackClient, job_ids: lis
 
 def _rendering_consumers(client: StackClient) -> set[str]:
     """Consumers holding a queue entry whose job has started rendering."""
-    pending = client.redis.xpending_range(keys.JOB_QUEUE, keys.WORKER_GROUP, min="-", max="+", count=100)
+    try:
+        pending = client.redis.xpending_range(keys.JOB_QUEUE, keys.WORKER_GROUP, min="-", max="+",
+                                              count=100)
+    except redis.ResponseError as exc:
+        # The stack is ready once the proxy is; a worker may not have made its group yet.
+        if "NOGROUP" in str(exc):
+            return set()
+        raise
     found = set()
     for entry in pending:
         fields = client.redis.xrange(keys.JOB_QUEUE, entry["message_id"], entry["message_id"])
