@@ -141,18 +141,21 @@ def senone_log_likelihoods(feat: np.ndarray, chunk: int = 500) -> np.ndarray:
     """[T, 42, 3] log-likelihood of every CI senone for [T, 39] features."""
     g = _gaussians()
     n_phones, n_dens = g.weights.shape[0], g.weights.shape[2]
+    dims = sphinx_acoustics.DIMS
     out = np.empty((len(feat), n_phones, sphinx_acoustics.STATES), np.float32)
     for s0 in range(0, len(feat), chunk):
         f = feat[s0 : s0 + chunk]
         total = np.zeros((n_phones, len(f), sphinx_acoustics.STATES), np.float32)
         for s in range(sphinx_acoustics.STREAMS):
-            x = f[:, s * sphinx_acoustics.DIMS : (s + 1) * sphinx_acoustics.DIMS]
-            # log N(x; mu, var) = x^2 . a + x . b + c: two matrix products per stream.
-            ll = (x**2 @ g.a[s] + x @ g.b[s] + g.c[s]).reshape(len(f), n_phones, n_dens)
+            x = f[:, s * dims : (s + 1) * dims]
+            # log N(x; mu, var) = [x^2, x, 1] . [a, b, c]: one matrix product per stream.
+            terms = np.concatenate([x * x, x, np.ones((len(f), 1), np.float32)], axis=1)
+            ll = (terms @ g.coefficients[s]).reshape(len(f), n_phones, n_dens)
             top = ll.max(axis=2, keepdims=True)
-            dens = np.exp(ll - top).transpose(1, 0, 2)  # [P, t, D]
+            np.subtract(ll, top, out=ll)
+            np.exp(ll, out=ll)
             # Each state's mixture is a weighted sum over its phone's codebook: a matmul.
-            mix = dens @ g.weights[:, s]  # [P, t, 3]
+            mix = ll.transpose(1, 0, 2) @ g.weights[:, s]  # [P, t, 3]
             total += np.log(mix + 1e-30) + top.transpose(1, 0, 2)
         out[s0 : s0 + len(f)] = total.transpose(1, 0, 2)
     return out
@@ -160,9 +163,7 @@ def senone_log_likelihoods(feat: np.ndarray, chunk: int = 500) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Gaussians:
-    a: np.ndarray  # [streams, 13, P * D]: -1 / (2 var)
-    b: np.ndarray  # [streams, 13, P * D]: mean / var
-    c: np.ndarray  # [streams, P * D]: the rest of the log density
+    coefficients: np.ndarray  # [streams, 27, P * D]: rows for x^2 (-1 / 2 var), x (mean / var), 1
     weights: np.ndarray  # [P, streams, D, 3] mixture weights of the phone's 3 states
 
 
@@ -174,9 +175,9 @@ def _gaussians() -> _Gaussians:
     a = (-0.5 * inv_var).transpose(1, 3, 0, 2).reshape(n_streams, dims, -1)
     b = (m.means * inv_var).transpose(1, 3, 0, 2).reshape(n_streams, dims, -1)
     c = -0.5 * ((m.means**2 * inv_var).sum(-1) + np.log(2 * np.pi * m.variances).sum(-1))
+    c = c.transpose(1, 0, 2).reshape(n_streams, 1, -1)
     weights = np.exp(m.log_weights).transpose(0, 2, 3, 1)  # [P, S, D, 3]
-    return _Gaussians(a.astype(np.float32), b.astype(np.float32),
-                      c.transpose(1, 0, 2).reshape(n_streams, -1).astype(np.float32),
+    return _Gaussians(np.concatenate([a, b, c], axis=1).astype(np.float32),
                       np.ascontiguousarray(weights, np.float32))
 
 
