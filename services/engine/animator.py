@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from services.engine.eye_warp import EyeFrame, eyes_of, warp_eye
-from services.engine.mouth_bank import MouthBank
+from services.engine.mouth_bank import MouthBank, ring_light
 from services.engine.mouth_interior import InteriorPalette, paint_interior
 from services.engine.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper, Region
 
@@ -53,7 +53,7 @@ class FaceAnimator:
                  video: bool = False, softness: float = 0.0, bank: MouthBank | None = None) -> None:
         """`video`: the source is a video frame whose lip gap is speech to neutralise.
         `softness`: blur (pixels) of the painted interior, to match the picture's own.
-        `bank`: the speaker's own mouth interiors seen so far (dubbing), used before paint."""
+        `bank`: the speaker's own mouth interiors (dubbing), used before paint."""
         self.softness = softness
         self.bank = bank
         height, width = source.shape[:2]
@@ -154,7 +154,10 @@ class FaceAnimator:
             fine.interior_alpha *= mask[ly0:ly1, lx0:lx1]
         block = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         lips_block = block[ly0:ly1, lx0:lx1]
-        reuse = self.bank.choose(MAX_GAP * shape.open) if self.bank is not None else None
+        reuse = None
+        if self.bank is not None:
+            # The speaker's own interior, brought to this frame's light.
+            reuse = self.bank.choose(MAX_GAP * shape.open, ring_light(source, self.mouth))
         paint_interior(lips_block, fine, self.palette, 2 * self.mouth.half_width, self.softness, reuse)
         target[box[1]:box[3], box[0]:box[2]] = block
         self._last_mouth = (shape, block)

@@ -27,6 +27,7 @@ from services.engine.mouth_bank import MouthBank
 from services.engine.mouth_interior import InteriorPalette
 from services.engine.mouth_model import MouthModel
 from services.engine.mouth_track import frame_shape, rest_shapes, shapes_for_render
+from services.engine.mouth_warp import MouthFrame
 from services.engine.style import Style
 
 Progress = Callable[[float, str], None]
@@ -274,10 +275,12 @@ def render_video(
     with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
         may_loop = info.seconds is None or info.seconds * media.FPS < frames + 2
         source = LoopingSource(video, size, frames, Path(tmp) if may_loop else None, limits)
-        tracker: FaceTracker | None = None
         canvas = np.empty((size[1], size[0], 3), np.uint8)
         palettes: list[InteriorPalette] = []
-        bank = MouthBank()
+        # First pass: the speaker's mouth on every source frame shown, tracked once; its open
+        # mouths go to the bank (Video Rewrite), so reuse starts at frame 0.
+        with stages.stage("faces"):
+            tracker, known, bank = _index_source(video, size, frames, limits, mask)
 
         def palette(frame: np.ndarray, landmarks: np.ndarray) -> InteriorPalette:
             # One palette from the first tracked frame keeps the interior's colour steady.
@@ -290,25 +293,48 @@ def render_video(
             with stages.stage("decode"):
                 frame, landmarks = source.frame(index)
             if landmarks is None:
-                with stages.stage("faces"):
-                    if tracker is None:
-                        (face,) = select_faces(frame, count=1, mask=mask)
-                        tracker = FaceTracker(face)
-                    tracked = tracker.track(frame)
-                landmarks = tracked.landmarks if tracked is not None else None
+                if index in known:
+                    landmarks = known.pop(index)
+                else:
+                    with stages.stage("faces"):
+                        if tracker is None:
+                            (face,) = select_faces(frame, count=1, mask=mask)
+                            tracker = FaceTracker(face)
+                        tracked = tracker.track(frame)
+                    landmarks = tracked.landmarks if tracked is not None else None
                 source.remember(index, landmarks)
             with stages.stage("render"):
                 canvas[:] = frame
                 if landmarks is not None:
                     animator = FaceAnimator(frame, landmarks, mask=mask, video=True, softness=softness,
                                             palette=palette(frame, landmarks), bank=bank)
-                    # The speaker's own open mouths are kept to be shown again (Video Rewrite).
-                    bank.observe(frame, animator.mouth)
                     animator.render(frame, canvas, frame_shape(shapes, index))
             return canvas
 
         encode_frames(out, size, speech, frames, draw, stages, progress)
     return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms, style)
+
+
+def _index_source(
+    video: str | Path, size: tuple[int, int], frames: int, limits: media.Limits, mask: np.ndarray | None,
+) -> tuple[FaceTracker | None, dict[int, np.ndarray | None], MouthBank]:
+    """Track the speaker over the source frames the dub shows (at most `frames`) and keep the
+    open mouths' interiors: the tracker (to go on with, if the render needs it), the landmarks
+    by source frame, and the bank. Only landmarks and a few small patches are kept."""
+    tracker: FaceTracker | None = None
+    known: dict[int, np.ndarray | None] = {}
+    bank = MouthBank(indexed=True)
+    for index, frame in enumerate(media.iter_video_frames(video, size, frames, limits)):
+        if tracker is None:
+            (face,) = select_faces(frame, count=1, mask=mask)
+            tracker = FaceTracker(face)
+        tracked = tracker.track(frame)
+        known[index] = tracked.landmarks if tracked is not None else None
+        if tracked is not None:
+            bank.observe(frame, MouthFrame.from_landmarks(tracked.landmarks))
+        else:
+            bank.seen += 1
+    return tracker, known, bank
 
 
 class LoopingSource:

@@ -1,0 +1,158 @@
+"""Dubbing reuses the speaker's own mouth (Video Rewrite's idea): the whole source is indexed
+before the render, the borrowed interior is brought to the target frame's light, and the
+choice holds and crossfades rather than flickers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from services.engine import faces, media, render, samples, speech
+from services.engine.animator import FaceAnimator
+from services.engine.mouth_bank import CROSSFADE, MouthBank, Patch
+from services.engine.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame
+
+SIZE = (480, 562)  # the 480p output size of the Grace Hopper sample
+QUIET = 15  # source frames before its speaker first opens her mouth
+FRAMES = 50
+
+
+def _source_shapes(_audio: np.ndarray, frames: int) -> np.ndarray:
+    """Closed for QUIET frames, then opening and closing like speech."""
+    t = np.arange(frames, dtype=np.float32)
+    open_ = np.where(t < QUIET, 0.0, 0.55 + 0.4 * np.sin((t - QUIET) * 0.7)).astype(np.float32)
+    return np.stack([open_, np.full(frames, 0.45, np.float32), np.zeros(frames, np.float32)], axis=1)
+
+
+def _dub_shapes(_audio: np.ndarray, frames: int) -> np.ndarray:
+    """Other speech: open from the third frame on."""
+    t = np.arange(frames, dtype=np.float32)
+    open_ = np.where(t < 2, 0.0, 0.5 + 0.3 * np.cos(t * 0.45)).astype(np.float32)
+    return np.stack([open_, np.full(frames, 0.45, np.float32), np.zeros(frames, np.float32)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def talking(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A source video of a person who really talks (the engine's own image render) and speech."""
+    folder = tmp_path_factory.mktemp("bank")
+    said = speech.synthesize("Maybe we can meet at nine, or at ten.", rate=170)
+    audio = np.resize(said.audio, int(FRAMES / media.FPS * said.sample_rate))
+    speech.save_wav(folder / "speech.wav", audio, said.sample_rate)
+    samples.save_image(folder / "face.png", samples.grace_hopper())
+    render.render_image(folder / "face.png", folder / "speech.wav", folder / "source.mp4", seed=1,
+                        shapes_from=_source_shapes)
+    return {"speech": folder / "speech.wav", "video": folder / "source.mp4"}
+
+
+def test_the_first_open_frames_of_a_dub_reuse_interiors_from_later_in_the_source(
+        talking: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    choices: list[tuple[float, tuple[Patch, float] | None]] = []
+    choose = MouthBank.choose
+
+    def spy(bank: MouthBank, target_gap: float,
+            light: np.ndarray | None = None) -> tuple[Patch, float] | None:
+        got = choose(bank, target_gap, light)
+        choices.append((target_gap, got))
+        return got
+
+    monkeypatch.setattr(MouthBank, "choose", spy)
+    render.render_video(talking["video"], talking["speech"], tmp_path / "dub.mp4", seed=1,
+                        shapes_from=_dub_shapes)
+    assert len(choices) == FRAMES  # one choice per output frame
+    # The dub opens at frame 2, long before the source first opens (frame QUIET): the interior
+    # shown then comes from a source frame not yet shown, at full weight.
+    first = next(i for i, (gap, _) in enumerate(choices) if gap > 0.5 * MAX_GAP)
+    assert first < QUIET
+    got = choices[first][1]
+    assert got is not None
+    patch, weight = got
+    assert patch.frame >= QUIET and weight == 1.0
+    used = [c[1] for c in choices[first:] if c[0] > 0.5 * MAX_GAP]
+    assert all(u is not None and u[1] == 1.0 for u in used)
+
+
+def test_indexing_is_deterministic_and_bounded(talking: dict[str, Path]) -> None:
+    banks = []
+    for _ in range(2):
+        tracker, known, bank = render._index_source(talking["video"], SIZE, FRAMES,
+                                                    media.DEFAULT_LIMITS, None)
+        assert tracker is not None and len(known) == FRAMES and bank.seen == FRAMES
+        banks.append(bank)
+    a, b = banks
+    assert [p.frame for p in a.patches] == [p.frame for p in b.patches]
+    assert a.patches and all(p.frame >= QUIET for p in a.patches)
+    assert len(a.patches) <= 3 * len(a.bands)
+    gaps = 0.5 + 0.3 * np.cos(np.arange(40) * 0.45)
+    light = np.array([0.3, 0.2, 0.15], np.float32)  # linear RGB of the skin around the lips
+    for gap in gaps:
+        pa, pb = a.choose(MAX_GAP * gap, light), b.choose(MAX_GAP * gap, light)
+        assert pa is not None and pb is not None
+        assert pa[0].frame == pb[0].frame and np.array_equal(pa[0].pixels, pb[0].pixels)
+
+
+def test_the_choice_holds_while_it_fits_and_crossfades_when_it_changes(talking: dict[str, Path]) -> None:
+    _, _, bank = render._index_source(talking["video"], SIZE, FRAMES, media.DEFAULT_LIMITS, None)
+    rng = np.random.default_rng(0)
+    # A held opening with the small jitter of a real track: one patch all along.
+    held = [bank.choose(MAX_GAP * (0.35 + 0.02 * rng.standard_normal())) for _ in range(20)]
+    assert len({h[0].frame for h in held if h is not None}) == 1
+    # A much wider opening asks for another patch: it blends in over CROSSFADE frames.
+    before = held[-1]
+    assert before is not None
+    wide = [bank.choose(MAX_GAP * 0.65) for _ in range(CROSSFADE + 1)]
+    assert all(w is not None for w in wide)
+    new = wide[-1]
+    assert new is not None and new[0].frame != before[0].frame
+    first = wide[0]
+    assert first is not None
+    # The first frame after the change lies between the old patch and the new one.
+    old_px, new_px, mid_px = before[0].pixels, new[0].pixels, first[0].pixels
+    assert np.abs(mid_px - old_px).mean() < np.abs(new_px - old_px).mean()
+    assert np.abs(mid_px - new_px).mean() < np.abs(new_px - old_px).mean()
+
+
+def _relit(image: np.ndarray, gain: tuple[float, float, float]) -> np.ndarray:
+    linear = (image.astype(np.float32) / 255) ** 2.2 * np.array(gain, np.float32)
+    return np.clip(linear ** (1 / 2.2) * 255, 0, 255).astype(np.uint8)
+
+
+def _lab_mean(pixels: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(pixels.reshape(1, -1, 3).astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+    return lab.reshape(-1, 3).mean(axis=0)
+
+
+def test_an_interior_from_a_differently_lit_source_takes_the_target_frames_light() -> None:
+    # The astronaut photo shows her real teeth; a source under dimmer, warmer light lends them.
+    image = samples.astronaut()
+    (face,) = faces.select_faces(image)
+    frame = MouthFrame.from_landmarks(face.landmarks)
+    shape = MouthShapeFrame(0.7, 0.45, 0.0)
+
+    def dub(source: np.ndarray | None, relight: bool = True) -> np.ndarray:
+        out = image.copy()
+        if source is None:  # painted only
+            FaceAnimator(image, face.landmarks, video=True).render(image, out, shape)
+            return out
+        bank = MouthBank(indexed=True)
+        bank.observe(source, frame)
+        assert bank.patches
+        if not relight:
+            for p in bank.patches:
+                p.light = None
+        FaceAnimator(image, face.landmarks, video=True, bank=bank).render(image, out, shape)
+        return out
+
+    own_render = dub(image)
+    reused = np.any(np.abs(own_render.astype(int) - dub(None)) > 6, axis=2)  # where the bank shows
+    assert reused.sum() > 100
+    shifted = _relit(image, (0.65, 0.55, 0.45))  # dimmer and warmer
+    own = _lab_mean(own_render[reused])
+    matched = _lab_mean(dub(shifted)[reused])
+    pasted = _lab_mean(dub(shifted, relight=False)[reused])
+    # Relit, the borrowed interior's mean colour is the one the target's own light gives it.
+    assert np.linalg.norm(matched - own) < 1.5
+    # Pasted as it was, it would be far off.
+    assert np.linalg.norm(pasted - own) > 10.0
