@@ -35,6 +35,7 @@ Progress = Callable[[float, str], None]
 # drives renders; benchmarks swap in the true phonemes or loudness as controls.
 ShapeSource = Callable[[np.ndarray, int], np.ndarray]
 ORDERS = ("meanwhile", "left_right", "right_left")
+KEEP_FRAMES_BYTES = 1 << 30  # a dubbed source up to this size (decoded) is decoded once, kept on disk
 
 
 @dataclass
@@ -274,13 +275,16 @@ def render_video(
         shapes = styled_shapes(shapes_from(speech, frames), style.expressiveness)
     with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
         may_loop = info.seconds is None or info.seconds * media.FPS < frames + 2
-        source = LoopingSource(video, size, frames, Path(tmp) if may_loop else None, limits)
+        # The frames are kept (on disk) for the render pass when they might loop or are few
+        # enough; otherwise the render pass decodes them again.
+        keep = may_loop or frames * size[0] * size[1] * 3 <= KEEP_FRAMES_BYTES
+        source = LoopingSource(video, size, frames, Path(tmp) if keep else None, limits)
         canvas = np.empty((size[1], size[0], 3), np.uint8)
         palettes: list[InteriorPalette] = []
         # First pass: the speaker's mouth on every source frame shown, tracked once; its open
         # mouths go to the bank (Video Rewrite), so reuse starts at frame 0.
-        with stages.stage("faces"):
-            tracker, known, bank = _index_source(video, size, frames, limits, mask)
+        frames_in = source.decode_all() if keep else media.iter_video_frames(video, size, frames, limits)
+        tracker, known, bank = _index_source(frames_in, mask, stages)
 
         def palette(frame: np.ndarray, landmarks: np.ndarray) -> InteriorPalette:
             # One palette from the first tracked frame keeps the interior's colour steady.
@@ -316,24 +320,32 @@ def render_video(
 
 
 def _index_source(
-    video: str | Path, size: tuple[int, int], frames: int, limits: media.Limits, mask: np.ndarray | None,
+    frames_in: Iterator[np.ndarray], mask: np.ndarray | None, stages: StageTimer | None = None,
 ) -> tuple[FaceTracker | None, dict[int, np.ndarray | None], MouthBank]:
-    """Track the speaker over the source frames the dub shows (at most `frames`) and keep the
-    open mouths' interiors: the tracker (to go on with, if the render needs it), the landmarks
-    by source frame, and the bank. Only landmarks and a few small patches are kept."""
+    """Track the speaker over the source frames the dub shows and keep the open mouths'
+    interiors: the tracker (to go on with, if the render needs it), the landmarks by source
+    frame, and the bank. Only landmarks and a few small patches are kept."""
+    stages = stages or StageTimer()
     tracker: FaceTracker | None = None
     known: dict[int, np.ndarray | None] = {}
     bank = MouthBank(indexed=True)
-    for index, frame in enumerate(media.iter_video_frames(video, size, frames, limits)):
-        if tracker is None:
-            (face,) = select_faces(frame, count=1, mask=mask)
-            tracker = FaceTracker(face)
-        tracked = tracker.track(frame)
-        known[index] = tracked.landmarks if tracked is not None else None
-        if tracked is not None:
-            bank.observe(frame, MouthFrame.from_landmarks(tracked.landmarks))
-        else:
-            bank.seen += 1
+    index = 0
+    while True:
+        with stages.stage("decode"):
+            frame = next(frames_in, None)
+        if frame is None:
+            break
+        with stages.stage("faces"):
+            if tracker is None:
+                (face,) = select_faces(frame, count=1, mask=mask)
+                tracker = FaceTracker(face)
+            tracked = tracker.track(frame)
+            known[index] = tracked.landmarks if tracked is not None else None
+            if tracked is not None:
+                bank.observe(frame, MouthFrame.from_landmarks(tracked.landmarks))
+            else:
+                bank.seen += 1
+        index += 1
     return tracker, known, bank
 
 
@@ -356,6 +368,16 @@ class LoopingSource:
         self._decoded = 0
         self._length: int | None = None
         self._landmarks: dict[int, np.ndarray | None] = {}
+
+    def decode_all(self) -> Iterator[np.ndarray]:
+        """Every source frame the output shows, decoded (and kept) in order."""
+        index = 0
+        while self._length is None:
+            frame, _ = self.frame(index)
+            if self._length is not None:
+                return
+            yield frame
+            index += 1
 
     def _source_index(self, index: int) -> int:
         if self._length is None or index < self._length:

@@ -47,8 +47,11 @@ def talking(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"speech": folder / "speech.wav", "video": folder / "source.mp4"}
 
 
+@pytest.mark.parametrize("kept", [True, False], ids=["frames-kept", "decoded-twice"])
 def test_the_first_open_frames_of_a_dub_reuse_interiors_from_later_in_the_source(
-        talking: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        talking: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool) -> None:
+    if not kept:  # a source too long to keep: the render pass decodes it again
+        monkeypatch.setattr(render, "KEEP_FRAMES_BYTES", 0)
     choices: list[tuple[float, tuple[Patch, float] | None]] = []
     choose = MouthBank.choose
 
@@ -74,11 +77,14 @@ def test_the_first_open_frames_of_a_dub_reuse_interiors_from_later_in_the_source
     assert all(u is not None and u[1] == 1.0 for u in used)
 
 
+def _index(video: Path) -> tuple[object, dict[int, np.ndarray | None], MouthBank]:
+    return render._index_source(media.iter_video_frames(video, SIZE, FRAMES), None)
+
+
 def test_indexing_is_deterministic_and_bounded(talking: dict[str, Path]) -> None:
     banks = []
     for _ in range(2):
-        tracker, known, bank = render._index_source(talking["video"], SIZE, FRAMES,
-                                                    media.DEFAULT_LIMITS, None)
+        tracker, known, bank = _index(talking["video"])
         assert tracker is not None and len(known) == FRAMES and bank.seen == FRAMES
         banks.append(bank)
     a, b = banks
@@ -94,7 +100,7 @@ def test_indexing_is_deterministic_and_bounded(talking: dict[str, Path]) -> None
 
 
 def test_the_choice_holds_while_it_fits_and_crossfades_when_it_changes(talking: dict[str, Path]) -> None:
-    _, _, bank = render._index_source(talking["video"], SIZE, FRAMES, media.DEFAULT_LIMITS, None)
+    _, _, bank = _index(talking["video"])
     rng = np.random.default_rng(0)
     # A held opening with the small jitter of a real track: one patch all along.
     held = [bank.choose(MAX_GAP * (0.35 + 0.02 * rng.standard_normal())) for _ in range(20)]
