@@ -31,6 +31,8 @@ PATCH_WIDTH = 96  # samples across s in [-1, 1]
 PATCH_DEPTH = 0.8  # half mouth widths below the upper inner lip
 PATCH_ROWS = 40
 MIN_GAP = 0.18  # a source opening worth keeping (half mouth widths)
+MIN_INTERIOR = 0.3  # share of a patch unlike the lips for it to be kept (else the mesh misread)
+LIP_DISTANCE = 15.0  # Lab distance from the lips' colour of a pixel that is not lip
 KEEP = 12  # opening bands kept (the most open ones)
 PER_BAND = 3  # patches kept per band
 BAND = 0.05  # width of an opening band
@@ -101,6 +103,32 @@ def cut_patch(frame_rgb: np.ndarray, mouth: MouthFrame, index: int = -1) -> Patc
     return Patch(mouth.source_gap(), pixels, valid.astype(np.float32), ring_light(frame_rgb, mouth), index)
 
 
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.reshape(1, -1, 3).astype(np.float32) / 255, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+
+
+def interior_share(frame_rgb: np.ndarray, mouth: MouthFrame, patch: Patch) -> float:
+    """How much of the patch's opening is unlike the lips around it (teeth, tongue, dark): a
+    mouth the mesh reads as a little open while the lips still touch gives a patch of lip."""
+    s = np.linspace(-0.6, 0.6, 12, dtype=np.float32)
+    upper = np.interp(s, mouth.upper_s, mouth.upper_t).astype(np.float32) - 0.08
+    lower = np.interp(s, mouth.lower_s, mouth.lower_t).astype(np.float32) + 0.08
+    xs, ys = mouth.to_image(np.concatenate([s, s]), np.concatenate([upper, lower]))
+    lips = cv2.remap(frame_rgb, xs.reshape(1, -1).astype(np.float32), ys.reshape(1, -1).astype(np.float32),
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    inside = patch.valid > 0.5
+    if not inside.any():
+        return 0.0
+    # At a common exposure (the lips' mean brought to a fixed brightness), so that the test
+    # does not depend on the light.
+    lips_linear = _linear(lips.reshape(-1, 3).astype(np.float32)).mean(axis=0)
+    gain = np.float32(0.2 / max(float(lips_linear.mean()), 1e-4))
+    lip_lab = _lab(_srgb(lips_linear[None, :] * gain)).mean(axis=0)
+    seen = _lab(np.clip(_srgb(_linear(patch.pixels[inside]) * gain), 0, 255))
+    far = np.linalg.norm(seen - lip_lab, axis=1) > LIP_DISTANCE
+    return float(far.mean())
+
+
 def _relit(patch: Patch, light: np.ndarray | None) -> np.ndarray:
     """The patch's pixels under `light` (a target's ring_light): a gain per channel in linear
     light from the source's ring to the target's."""
@@ -156,7 +184,10 @@ class MouthBank:
             if least.gap >= gap:
                 return
             kept.remove(least)
-        kept.append(cut_patch(frame_rgb, mouth, index))
+        patch = cut_patch(frame_rgb, mouth, index)
+        if interior_share(frame_rgb, mouth, patch) < MIN_INTERIOR:
+            return
+        kept.append(patch)
         if len(self.bands) > KEEP:
             del self.bands[min(self.bands)]  # the least open is the least useful
 

@@ -162,3 +162,23 @@ def test_an_interior_from_a_differently_lit_source_takes_the_target_frames_light
     assert np.linalg.norm(matched - own) < 1.5
     # Pasted as it was, it would be far off.
     assert np.linalg.norm(pasted - own) > 10.0
+
+
+def test_a_mouth_the_mesh_reads_open_while_the_lips_touch_lends_nothing() -> None:
+    image = samples.astronaut()
+    (face,) = faces.select_faces(image)
+    frame = MouthFrame.from_landmarks(face.landmarks)
+    # Her opening (real teeth) painted over with the colour of her lips, landmarks unchanged.
+    lips_only = image.copy()
+    s = np.linspace(-1, 1, 200, dtype=np.float32)
+    upper = np.interp(s, frame.upper_s, frame.upper_t).astype(np.float32)
+    lower = np.interp(s, frame.lower_s, frame.lower_t).astype(np.float32)
+    xs, ys = frame.to_image(np.concatenate([s, s[::-1]]), np.concatenate([upper, lower[::-1]]))
+    lip_x, lip_y = frame.to_image(np.zeros(1, np.float32), upper[100:101] - 0.08)
+    lip = image[int(lip_y[0]), int(lip_x[0])]
+    cv2.fillPoly(lips_only, [np.stack([xs, ys], axis=1).round().astype(np.int32)], lip.tolist())
+    bank = MouthBank(indexed=True)
+    bank.observe(lips_only, frame)
+    assert not bank.patches
+    bank.observe(image, frame)
+    assert bank.patches
