@@ -103,8 +103,18 @@ def cut_patch(frame_rgb: np.ndarray, mouth: MouthFrame, index: int = -1) -> Patc
     return Patch(mouth.source_gap(), pixels, valid.astype(np.float32), ring_light(frame_rgb, mouth), index)
 
 
+_RGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]],
+                       np.float32) / np.array([[0.9505], [1.0], [1.089]], np.float32)  # D65 white = 1
+
+
 def _lab(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb.reshape(1, -1, 3).astype(np.float32) / 255, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    """CIE Lab of sRGB values in 0..255 (n x 3); in numpy, as OpenCV's costs more per call than
+    these few pixels do."""
+    c = np.clip(rgb.reshape(-1, 3).astype(np.float32) / 255, 0, 1)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ _RGB_TO_XYZ.T
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
 
 
 def interior_share(frame_rgb: np.ndarray, mouth: MouthFrame, patch: Patch) -> float:
@@ -116,7 +126,8 @@ def interior_share(frame_rgb: np.ndarray, mouth: MouthFrame, patch: Patch) -> fl
     xs, ys = mouth.to_image(np.concatenate([s, s]), np.concatenate([upper, lower]))
     lips = cv2.remap(frame_rgb, xs.reshape(1, -1).astype(np.float32), ys.reshape(1, -1).astype(np.float32),
                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    inside = patch.valid > 0.5
+    # Every other row and third column are enough to tell.
+    inside = patch.valid[::2, ::3] > 0.5
     if not inside.any():
         return 0.0
     # At a common exposure (the lips' mean brought to a fixed brightness), so that the test
@@ -124,7 +135,7 @@ def interior_share(frame_rgb: np.ndarray, mouth: MouthFrame, patch: Patch) -> fl
     lips_linear = _linear(lips.reshape(-1, 3).astype(np.float32)).mean(axis=0)
     gain = np.float32(0.2 / max(float(lips_linear.mean()), 1e-4))
     lip_lab = _lab(_srgb(lips_linear[None, :] * gain)).mean(axis=0)
-    seen = _lab(np.clip(_srgb(_linear(patch.pixels[inside]) * gain), 0, 255))
+    seen = _lab(_srgb(_linear(patch.pixels[::2, ::3][inside]) * gain))
     far = np.linalg.norm(seen - lip_lab, axis=1) > LIP_DISTANCE
     return float(far.mean())
 
