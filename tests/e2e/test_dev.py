@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from dev_process import running_dev
 
 from services.store.redis_server import free_port
 
@@ -24,40 +22,9 @@ def dev(flags: list[str], env: dict[str, str], cwd: Path) -> Iterator[tuple[str,
     """`lipsync dev` in its own process until the block ends; yields its base URL and API key."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LIPSYNC_")}
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "dev", "--port", str(port), *flags],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
-                               env={**environ, "PYTHONPATH": str(Path.cwd()), **env})
-    assert process.stdout is not None
-    try:
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "Local development" in line:
-                break
-        text = "".join(lines)
-        key = next((w for w in text.split() if w.startswith("sk_")), None)
-        assert key, text
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while not _ready(base):
-            assert process.poll() is None, text + process.stdout.read()
-            assert time.monotonic() < deadline, f"not ready within 60 s:\n{text}"
-            time.sleep(0.1)
-        yield base, key
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+    command = [sys.executable, "-m", "services.cli", "dev", "--port", str(port), *flags]
+    with running_dev(command, port, cwd, {**environ, "PYTHONPATH": str(Path.cwd()), **env}) as found:
+        yield found
 
 
 def _upload_lands_in(base: str, key: str, data_dir: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +23,7 @@ from pathlib import Path
 import av
 import httpx
 import pytest
+from dev_process import running_dev
 
 from services.engine import samples
 from services.store.redis_server import free_port
@@ -113,26 +113,9 @@ def test_the_installed_package_renders(installed: Path, elsewhere: Path) -> None
 @pytest.fixture
 def dev_stack(installed: Path, elsewhere: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
-    process = subprocess.Popen([str(installed / "lipsync"), "dev", "--port", str(port)], cwd=elsewhere,
-                               env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    assert process.stdout is not None
-    try:
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "Local development" in line:
-                break
-        key = next((w for w in "".join(lines).split() if w.startswith("sk_")), None)
-        assert key, "".join(lines)
-        yield f"http://127.0.0.1:{port}", key
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = [str(installed / "lipsync"), "dev", "--port", str(port)]
+    with running_dev(command, port, elsewhere, _clean_env()) as found:
+        yield found
 
 
 def test_the_installed_package_serves_a_job(dev_stack: tuple[str, str], elsewhere: Path) -> None:

@@ -1,0 +1,52 @@
+"""`lipsync dev` run as a user runs it, in its own process, for the tests that need one."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+@contextmanager
+def running_dev(command: list[str], port: int, cwd: Path, env: dict[str, str],
+                timeout: float = 60.0) -> Iterator[tuple[str, str]]:
+    """Start `command` (a `lipsync dev --port <port>` invocation), wait for its banner and its
+    /readyz, yield (base URL, API key), and stop it with SIGTERM when the block ends."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd=cwd, env=env)
+    assert process.stdout is not None
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Local development" in line:
+                break
+        text = "".join(lines)
+        key = next((w for w in text.split() if w.startswith("sk_")), None)
+        assert key, text
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while not _ready(base):
+            assert process.poll() is None, text + process.stdout.read()
+            assert time.monotonic() < deadline, f"not ready within {timeout:.0f} s:\n{text}"
+            time.sleep(0.1)
+        yield base, key
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
