@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench train clean
+.PHONY: install demo test test-fast lint bench train clean
 
 install: $(STAMP)
 
@@ -30,6 +30,12 @@ test: install
 	$(BIN)/pytest -q
 	# The JavaScript SDK, with Node's own test runner, against a real `lipsync dev`.
 	if command -v node >/dev/null; then node --test clients/js/test/; fi
+
+# The same without the tests that render real videos or start whole stacks (marked slow).
+test-fast: install
+	$(BIN)/ruff check services proxy protos tests bench triton_models clients/python
+	$(BIN)/mypy services proxy protos bench clients/python/lipsync_client
+	$(BIN)/pytest -q -m "not slow"
 
 bench: install
 	$(BIN)/python bench/render.py

@@ -90,6 +90,10 @@ class Unavailable(ServiceError):
     reason = "UNAVAILABLE"
 
 
+class ModelServerUnavailable(Unavailable):
+    """The model server did not answer, even after retries; the work can be tried again later."""
+
+
 DOMAIN = "lipsync.v1"
 
 

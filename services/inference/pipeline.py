@@ -33,12 +33,12 @@ from redis.exceptions import RedisError
 from services import billing, logs, metrics
 from services.engine.errors import InputError
 from services.engine.render import RenderResult, ShapeSource, model_shapes, resolve_seed
-from services.errors import Conflict, InsufficientCredits, NotFound
+from services.errors import Conflict, InsufficientCredits, ModelServerUnavailable, NotFound
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for, output_seconds
 from services.inference.progress import ProgressRelay, RenderAborted
 from services.inference.rendering import applied_style, frame_generator, render_form, uses_generator
-from services.inference.shapes import AsyncMouthModel, ModelServerUnavailable, precompute, remote_model
+from services.inference.shapes import AsyncMouthModel, precompute, remote_model
 from services.settings import Settings
 from services.storage import storage_for
 from services.store.jobs import JobRecord, JobStore, Status

@@ -20,15 +20,10 @@ import numpy as np
 from services.engine import features, media
 from services.engine.mouth_model import feature_windows
 from services.engine.mouth_track import rest_shapes, shapes_for_render
-from services.errors import Unavailable
 from services.inference.forms import INPUTS, RenderForm
 from services.settings import Settings
 
 SILENT_PEAK = 1e-4  # what the render refuses as silent audio; it says so itself
-
-
-class ModelServerUnavailable(Unavailable):
-    """The model server did not answer, even after retries; the work can be tried again later."""
 
 
 class AsyncMouthModel(Protocol):

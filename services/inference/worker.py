@@ -19,9 +19,9 @@ import time
 from redis.exceptions import RedisError
 
 from services import metrics
+from services.errors import ModelServerUnavailable
 from services.inference.pipeline import JobPipeline
 from services.inference.progress import RenderAborted
-from services.inference.shapes import ModelServerUnavailable
 from services.settings import Settings
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore

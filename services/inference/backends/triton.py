@@ -33,7 +33,7 @@ from tritonclient.utils import InferenceServerException
 from services import metrics
 from services.engine.errors import ModelError
 from services.engine.generators.backend import MODEL_NAME as GENERATOR_MODEL
-from services.inference.shapes import ModelServerUnavailable
+from services.errors import ModelServerUnavailable
 
 log = logging.getLogger(__name__)
 
