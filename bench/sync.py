@@ -36,7 +36,13 @@ import numpy as np
 
 from services.engine import features, media, onnx_backend, render, samples, speech, visemes
 from services.engine.mouth_track import rest_shapes
-from services.engine.sync_measure import align_at_lag, closure_intervals, measure_openings, pearson
+from services.engine.sync_measure import (
+    align_at_lag,
+    calibrate_face,
+    closure_intervals,
+    measure_openings,
+    pearson,
+)
 from services.engine.training import heldout_families, metrics
 
 MAX_LAG = 15
@@ -108,28 +114,6 @@ def loudness_source(audio48k: np.ndarray, frames: int) -> np.ndarray:
     shapes = rest_shapes(frames)
     shapes[:, 0] = metrics.loudness_baseline(audio16k, frames)
     return shapes
-
-
-def constant_source(open_: float) -> render.ShapeSource:
-    """Every frame the same mouth: for calibrating what "shut" and "wide open" measure as."""
-
-    def source(audio48k: np.ndarray, frames: int) -> np.ndarray:
-        shapes = rest_shapes(frames)
-        shapes[:, 0] = open_
-        return shapes
-
-    return source
-
-
-def calibrate(face: Path, wav: Path, folder: Path) -> tuple[float, float]:
-    """(shut, wide open) as the face mesh measures them on this face's renders. Faces differ
-    (a smile with teeth reads as slightly open), so each face gets its own scale."""
-    levels = []
-    for open_ in (0.0, 1.0):
-        video = folder / f"calibrate_{face.stem}_{open_:.0f}.mp4"
-        render.render_image(face, wav, video, seed=5, shapes_from=constant_source(open_))
-        levels.append(float(np.nanmedian(measure_openings(video)[:, 0])))
-    return levels[0], levels[1]
 
 
 def run_family(clips: list[Clip], faces: list[Path], scales: list[tuple[float, float]],
@@ -290,7 +274,7 @@ def main() -> int:
         print("no family available")
         return 1
     first = next(iter(clips.values()))[0].wav
-    scales = [calibrate(face, first, folder) for face in faces]
+    scales = [calibrate_face(face, first, folder) for face in faces]
 
     results = {name: run_family(cs, faces, scales, folder) for name, cs in clips.items()}
     summaries = {name: {c: summarise(res[c]) for c in CONDITIONS} for name, res in results.items()}

@@ -43,6 +43,26 @@ def measure_openings(video: str | Path, count: int = 1) -> np.ndarray:
     return np.array(rows, np.float64).reshape(-1, count)
 
 
+def calibrate_face(face: Path, speech: Path, folder: Path) -> tuple[float, float]:
+    """(shut, wide open): the lip gap the face mesh measures on renders of `face` with the mouth
+    held shut and held wide open. Faces differ (a smile with teeth reads as slightly open), so
+    measured openings are rescaled per face with these two."""
+    from services.engine import render
+    from services.engine.mouth_track import rest_shapes
+
+    levels = []
+    for open_ in (0.0, 1.0):
+        def held(audio48k: np.ndarray, frames: int, open_: float = open_) -> np.ndarray:
+            shapes = rest_shapes(frames)
+            shapes[:, 0] = open_
+            return shapes
+
+        video = folder / f"calibrate_{face.stem}_{open_:.0f}.mp4"
+        render.render_image(face, speech, video, seed=5, shapes_from=held)
+        levels.append(float(np.nanmedian(measure_openings(video)[:, 0])))
+    return levels[0], levels[1]
+
+
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Correlation over the frames where both are finite."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

@@ -15,8 +15,13 @@ import numpy as np
 import pytest
 
 from services.engine import render, samples, speech, visemes
-from services.engine.mouth_track import rest_shapes
-from services.engine.sync_measure import align_at_lag, closure_intervals, measure_openings, pearson
+from services.engine.sync_measure import (
+    align_at_lag,
+    calibrate_face,
+    closure_intervals,
+    measure_openings,
+    pearson,
+)
 from services.engine.training import festival, flite, openjtalk
 
 pytestmark = pytest.mark.slow
@@ -63,15 +68,6 @@ CASES: dict[str, tuple[Callable[[], speech.Utterance], Callable[[], bool], float
 MAX_SHUT_WHEN_OPEN = 0.3  # share of wide-open truth frames shown shut: closure is not for free
 
 
-def _constant(open_: float) -> render.ShapeSource:
-    def source(audio48k: np.ndarray, frames: int) -> np.ndarray:
-        shapes = rest_shapes(frames)
-        shapes[:, 0] = open_
-        return shapes
-
-    return source
-
-
 @pytest.fixture(scope="module")
 def face(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, float]:
     """The portrait, and its lip gap as measured with the lips shut and wide open."""
@@ -79,11 +75,7 @@ def face(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, float]:
     image = samples.save_image(folder / "hopper.png", samples.grace_hopper())
     wav = folder / "calibrate.wav"
     samples.save_speech(wav, "Hello.")
-    levels = []
-    for open_ in (0.0, 1.0):
-        video = folder / f"calibrate_{open_:.0f}.mp4"
-        render.render_image(image, wav, video, seed=5, shapes_from=_constant(open_))
-        levels.append(float(np.nanmedian(measure_openings(video)[:, 0])))
+    levels = calibrate_face(image, wav, folder)
     assert levels[1] - levels[0] > 0.1  # the mesh sees the calibration mouths differ
     return image, levels[0], levels[1]
 
