@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 
 from services.engine.demo import make_inputs
+from services.process_stack import terminate
 from services.store.redis_server import free_port
 
 POLL_SECONDS = 1.0
@@ -164,11 +164,7 @@ def run(out: Path, port: int) -> int:
                     target.write_bytes(httpx.get(job["output"], timeout=60).content)
                     job["file"] = str(target)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        terminate(process, timeout=60)
         receiver.close()
 
     print(f"\n{'id':<36}  {'model':<19}  {'via':<7}  {'status':<9}  {'executionTime':>13}  output file")

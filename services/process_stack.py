@@ -154,12 +154,11 @@ class ProcessStack:
         process = self._processes.pop(name, None)
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        if kill:
             process.kill()
             process.wait()
+        else:
+            terminate(process, timeout)
 
     def running(self, name: str) -> bool:
         process = self._processes.get(name)
@@ -188,6 +187,17 @@ class ProcessStack:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def terminate(process: subprocess.Popen[str] | subprocess.Popen[bytes],
+              timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM (the graceful stop every role implements), then SIGKILL past `timeout`."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_for_port(address: str, timeout: float = 30.0) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -10,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from services.process_stack import terminate
 
 
 @contextmanager
@@ -37,12 +38,7 @@ def running_dev(command: list[str], port: int, cwd: Path, env: dict[str, str],
             time.sleep(0.1)
         yield base, key
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, timeout=60)
 
 
 def _ready(base: str) -> bool:
