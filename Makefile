@@ -16,13 +16,13 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# The Python SDK (its own distribution, lipsync-client), for `lipsync submit` and its tests.
 	$(BIN)/pip install --quiet -e clients/python
-	$(BIN)/python -m services.engine.assets
+	$(BIN)/python -m services.engine.faces.assets
 	# The original service's Node.js example client, run by tests/e2e/test_seed_client.py.
 	if command -v npm >/dev/null; then npm install --prefix tests/e2e/seed_client --no-audit --no-fund --silent; fi
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m services.demo_stack --out demo-out
+	$(BIN)/python -m services.devtools.demo_stack --out demo-out
 
 test: install
 	$(BIN)/ruff check services proxy protos tests bench triton_models clients/python

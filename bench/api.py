@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from services.store.redis_server import RedisServer, free_port
+from services.devtools.redis_server import RedisServer, free_port
 
 
 def bare_app(redis_url: str) -> Any:

@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from services.engine import features
-from services.engine.speech import save_wav
+from services.engine.media import features
+from services.engine.media.speech import save_wav
 
 Audio = tuple[np.ndarray, int]  # float32 mono in [-1, 1], sample rate
 

@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 import psutil
 
-from services.process_stack import ProcessStack
+from services.devtools.process_stack import ProcessStack
 from services.store.accounts import AccountStore
 from services.store.connection import connect
 
@@ -133,7 +133,7 @@ def make_inputs(folder: Path) -> dict[str, Path]:
     """A small portrait and about a second of speech: a job renders in a fraction of a second."""
     import cv2
 
-    from services.engine import samples
+    from services.devtools import samples
 
     folder.mkdir(parents=True, exist_ok=True)
     face = samples.grace_hopper()

@@ -5,7 +5,7 @@
 The sheet crops every N-th frame around the mouth (nose to below the chin, from the first
 tracked frame, so the crops stay put and motion shows), upscaled to `--tile` pixels wide, the
 frame index in the corner; PNG or JPEG by the name's suffix. The measures (see
-services/engine/look_measures.py) are printed: brightest inner-mouth pixels minus cheek L*,
+services/engine/measures/look_measures.py) are printed: brightest inner-mouth pixels minus cheek L*,
 near-black share of the inner mouth, jawline edge strength open / closed.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.engine import face_landmarks as fl
-from services.engine.look_measures import FrameLook, measure_frame, summarize, tracked_frames
+from services.engine.faces import face_landmarks as fl
+from services.engine.measures.look_measures import FrameLook, measure_frame, summarize, tracked_frames
 
 
 def mouth_box(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:

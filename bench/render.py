@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from services.engine.render import ShapeSource
+    from services.engine.render.renderer import ShapeSource
 
 TEXT = ("The quick brown fox jumps over the lazy dog. Peter Piper picked a peck of pickled "
         "peppers, and Bob bought a big blue map. Maybe we can meet at nine, or maybe at ten. "
@@ -32,8 +32,11 @@ TEXT = ("The quick brown fox jumps over the lazy dog. Peter Piper picked a peck 
 def make_inputs(folder: Path, seconds: float, shapes: str = "model") -> dict[str, Path]:
     import numpy as np
 
-    from services.engine import render, samples, speech, visemes
-    from services.engine.mouth_track import shapes_for_render
+    from services.devtools import samples
+    from services.engine.media import speech
+    from services.engine.mouth import visemes
+    from services.engine.mouth.mouth_track import shapes_for_render
+    from services.engine.render import renderer as render
 
     folder.mkdir(parents=True, exist_ok=True)
     utterance = speech.synthesize(TEXT, voice="en-us", rate=165)
@@ -61,7 +64,7 @@ def shape_source(folder: Path, shapes: str) -> ShapeSource:
     """The mouth model's shapes, or the true phonemes' (repeated like the audio)."""
     import numpy as np
 
-    from services.engine import render
+    from services.engine.render import renderer as render
 
     if shapes == "model":
         return render.model_shapes
@@ -74,7 +77,8 @@ def run_case(case: str, folder: Path, out: Path, shapes: str = "model") -> dict[
     started = time.perf_counter()
     import numpy as np
 
-    from services.engine import media, render
+    from services.engine.media import av_io as media
+    from services.engine.render import renderer as render
     imported = time.perf_counter()
     if shapes == "model":
         render.mouth_model().predict(np.zeros(16000, np.float32) + 1e-3, 16000)
@@ -113,7 +117,7 @@ def run_case(case: str, folder: Path, out: Path, shapes: str = "model") -> dict[
 
 
 def _size(path: Path) -> tuple[int, int]:
-    from services.engine import media
+    from services.engine.media import av_io as media
 
     info = media.probe_video(path)
     return info.width, info.height

@@ -19,9 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.engine import face_landmarks as fl
-from services.engine import faces, render, samples
-from services.engine.style import parse_prompt
+from services.devtools import samples
+from services.engine.faces import face_boxes as faces
+from services.engine.faces import face_landmarks as fl
+from services.engine.render import renderer as render
+from services.engine.render.style import parse_prompt
 
 # (prompt, its label on the sheet: cv2 draws ASCII only)
 PROMPTS = (("", "(no prompt)"), ("smiling", "smiling"), ("serious", "serious"),

@@ -34,15 +34,19 @@ from pathlib import Path
 import degrade  # bench/degrade.py, beside this script
 import numpy as np
 
-from services.engine import features, media, onnx_backend, render, samples, speech, visemes
-from services.engine.mouth_track import rest_shapes
-from services.engine.sync_measure import (
+from services.devtools import samples
+from services.engine.measures.sync_measure import (
     align_at_lag,
     calibrate_face,
     closure_intervals,
     measure_openings,
     pearson,
 )
+from services.engine.media import av_io as media
+from services.engine.media import features, speech
+from services.engine.mouth import onnx_backend, visemes
+from services.engine.mouth.mouth_track import rest_shapes
+from services.engine.render import renderer as render
 from services.engine.training import heldout_families, metrics
 
 MAX_LAG = 15

@@ -21,13 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from services.engine import media, phone_posteriors, render, samples, speech
-from services.engine.mouth_model import CORE, FEATURES_PER_FRAME, WINDOW
-from services.engine.onnx_backend import OnnxBackend
+from services.devtools import samples
+from services.devtools.triton_server import TritonServer
+from services.engine.media import av_io as media
+from services.engine.media import speech
+from services.engine.mouth import phone_posteriors
+from services.engine.mouth.mouth_model import CORE, FEATURES_PER_FRAME, WINDOW
+from services.engine.mouth.onnx_backend import OnnxBackend
+from services.engine.render import renderer as render
 from services.inference.backends.triton import TritonMouthModel
 from services.inference.forms import RenderForm
 from services.inference.shapes import precompute
-from services.triton_server import TritonServer
 
 BATCHES = (1, 8, 32)
 FRAMES_PER_WINDOW = CORE // FEATURES_PER_FRAME

@@ -6,12 +6,12 @@ Routes: one per `google.api.http` binding of `JobService` (transcoded to gRPC; t
 as Server-Sent Events), `/healthz`,
 `/readyz`, `/openapi.json`, `POST /api/v1/files` and `GET /files/{key}`. Middleware, outermost
 first: request id, body size caps, bearer-key parsing; errors are answered by the handlers in
-`proxy.errors`. The lifespan opens the gRPC channel to the job service (unless one is given) and
+`proxy.error_responses`. The lifespan opens the gRPC channel to the job service (unless one is given) and
 closes it on shutdown.
 
 The proxy is the public edge: it talks gRPC to the job service and nothing else, never Redis
 (so it needs no Redis setting and holds no account's webhook secret). Webhooks are delivered by
-their own role, `lipsync serve webhooks` (`proxy/webhooks.py`).
+their own role, `lipsync serve webhooks` (`services/webhooks/dispatcher.py`).
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from proxy import files, health, metrics
 from proxy.auth import BearerTokenBackend
 from proxy.body_limit import BodyLimitMiddleware
 from proxy.clients import JOB_SERVICE, JobClients, job_stub, open_channel
-from proxy.errors import EXCEPTION_HANDLERS
+from proxy.error_responses import EXCEPTION_HANDLERS
 from proxy.event_stream import KEEPALIVE_SECONDS
 from proxy.http_rules import http_bindings
 from proxy.metrics import MetricsMiddleware
 from proxy.openapi import openapi_document
 from proxy.request_id import RequestIdMiddleware
 from proxy.transcoder import DEFAULT_DEADLINE, transcoded_routes
-from services.settings import Settings
+from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

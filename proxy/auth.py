@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
 from starlette.requests import HTTPConnection, Request
 
-from proxy.errors import ApiError
+from proxy.error_responses import ApiError
 
 MISSING = "Missing API key: send `Authorization: Bearer sk_...`"
 MALFORMED = "The Authorization header must read `Bearer sk_...`"

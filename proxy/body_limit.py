@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxy.errors import ApiError, error_response
+from proxy.error_responses import ApiError, error_response
 
 
 def too_large(limit: int) -> ApiError:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from protos.lipsync.v1 import jobs_pb2, jobs_pb2_grpc
 from proxy.auth import api_key
-from proxy.errors import bad_request, request_id_of
+from proxy.error_responses import bad_request, request_id_of
 
 JOB_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["JobService"]
 # Request headers passed on as metadata (lower-cased), for the job service to honour if it does.

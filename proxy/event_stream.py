@@ -28,7 +28,7 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from proxy.errors import from_rpc_error
+from proxy.error_responses import from_rpc_error
 from proxy.http_rules import HttpBinding
 from proxy.jsonmap import message_to_json_dict
 from proxy.response_headers import passed_headers

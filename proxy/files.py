@@ -28,13 +28,13 @@ from starlette.routing import Route
 from protos.lipsync.v1 import jobs_pb2
 from proxy.body_limit import too_large
 from proxy.clients import call_metadata, job_stub
-from proxy.errors import ApiError, bad_request
+from proxy.error_responses import ApiError, bad_request
 from proxy.openapi import RATE_LIMIT_HEADERS
 from proxy.response_headers import passed_headers
-from proxy.sniff import HEAD_BYTES, media_type, upload_extension
 from proxy.transcoder import DEFAULT_DEADLINE
-from services.settings import Settings
-from services.storage import LocalStorage, check_signature, signed_url, storage_for, valid_key
+from proxy.upload_types import HEAD_BYTES, media_type, upload_extension
+from services.core.settings import Settings
+from services.storage.links import LocalStorage, check_signature, signed_url, storage_for, valid_key
 
 UPLOAD_PATH = "/api/v1/files"
 UPLOAD_LINK_TTL = 24 * 3600

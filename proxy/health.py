@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from proxy.clients import JOB_SERVICE, clients_of
-from proxy.errors import OUTAGE_MESSAGE, ApiError
+from proxy.error_responses import OUTAGE_MESSAGE, ApiError
 
 READY_TIMEOUT = 2.0  # seconds: a probe must answer well within its own timeout
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services import metrics
+from services.core import metrics
 
 
 async def metrics_endpoint(request: Request) -> Response:

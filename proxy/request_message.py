@@ -16,7 +16,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from proxy.errors import bad_request
+from proxy.error_responses import bad_request
 from proxy.http_rules import HttpBinding
 from proxy.json_check import as_api_error, check_object, fields_by_json_name
 from proxy.jsonmap import json_dict_to_message

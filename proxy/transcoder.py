@@ -8,7 +8,7 @@ method is called the same way, without a deadline, and answered as Server-Sent E
 (`proxy.event_stream`). Nothing here knows a particular endpoint: annotating another rpc in the
 .proto adds its route.
 
-gRPC errors are not caught here: they reach the app's central handlers (`proxy.errors`).
+gRPC errors are not caught here: they reach the app's central handlers (`proxy.error_responses`).
 """
 
 from __future__ import annotations

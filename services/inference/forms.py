@@ -26,7 +26,7 @@ class RenderForm:
     resolution: str = "480p"
     order: str = "meanwhile"
     seed: int | None = None  # None or -1: random
-    prompt: str = ""  # style instruction text (services.engine.style)
+    prompt: str = ""  # style instruction text (services.engine.render.style)
 
     @classmethod
     def from_mapping(cls, model: str, values: Mapping[str, Any], resolution: str | None = None,

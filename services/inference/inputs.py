@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from services.engine import media
-from services.fetch import fetch_input
+from services.core.settings import Settings
+from services.engine.media import av_io as media
 from services.inference.forms import INPUTS, RenderForm
-from services.settings import Settings
+from services.net.fetch import fetch_input
 
 MEASURE_RATE = 16_000  # enough to count seconds; a quarter of the memory of 48 kHz
 

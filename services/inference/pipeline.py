@@ -30,17 +30,17 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from services import billing, logs, metrics
-from services.engine.errors import InputError
-from services.engine.render import RenderResult, ShapeSource, model_shapes, resolve_seed
-from services.errors import Conflict, InsufficientCredits, ModelServerUnavailable, NotFound
+from services.core import billing, logs, metrics
+from services.core.errors import Conflict, InsufficientCredits, ModelServerUnavailable, NotFound
+from services.core.settings import Settings
+from services.engine.engine_errors import InputError
+from services.engine.render.renderer import RenderResult, ShapeSource, model_shapes, resolve_seed
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for, output_seconds
 from services.inference.progress import ProgressRelay, RenderAborted
 from services.inference.rendering import applied_style, frame_generator, render_form, uses_generator
 from services.inference.shapes import AsyncMouthModel, precompute, remote_model
-from services.settings import Settings
-from services.storage import storage_for
+from services.storage.links import storage_for
 from services.store.jobs import JobRecord, JobStore, Status
 
 log = logging.getLogger(__name__)

@@ -13,13 +13,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from services.engine import media, render
+from services.core.settings import Settings
 from services.engine.generators import wav2lip_render
 from services.engine.generators.backend import FrameGenerator
-from services.engine.render import Progress, RenderResult, ShapeSource
-from services.engine.style import ALL_CONTROLS, VIDEO_CONTROLS, Style, parse_prompt
+from services.engine.media import av_io as media
+from services.engine.render import renderer as render
+from services.engine.render.renderer import Progress, RenderResult, ShapeSource
+from services.engine.render.style import ALL_CONTROLS, VIDEO_CONTROLS, Style, parse_prompt
 from services.inference.forms import RenderForm
-from services.settings import Settings
 
 GENERATORS = ("", "wav2lip")
 GENERATOR_FORMS = ("lipsync-video", "lipsync-image")  # what a generator renders

@@ -21,12 +21,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc
+from services.core.settings import Settings
 from services.inference.pipeline import JobPipeline
 from services.inference.readiness import follow_model_server
 from services.inference.servicer import InferenceServicer
 from services.inference.shapes import AsyncMouthModel, remote_model
 from services.inference.worker import Worker
-from services.settings import Settings
 from services.store.connection import connect
 from services.store.jobs import JobStore
 

@@ -23,9 +23,10 @@ import grpc
 from google.protobuf import struct_pb2
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
-from services.engine.errors import InputError
-from services.engine.render import RenderResult, ShapeSource, model_shapes, resolve_seed
-from services.errors import InvalidArgument, ServiceError, to_rpc_status
+from services.core.errors import InvalidArgument, ServiceError, to_rpc_status
+from services.core.settings import Settings
+from services.engine.engine_errors import InputError
+from services.engine.render.renderer import RenderResult, ShapeSource, model_shapes, resolve_seed
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for
 from services.inference.progress import ProgressRelay
@@ -33,7 +34,6 @@ from services.inference.rendering import frame_generator, render_form, uses_gene
 from services.inference.shapes import AsyncMouthModel, precompute
 from services.jobs.present import style_message
 from services.jobs.validation import validate
-from services.settings import Settings
 
 log = logging.getLogger(__name__)
 

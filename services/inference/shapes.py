@@ -17,11 +17,12 @@ from typing import Protocol
 
 import numpy as np
 
-from services.engine import features, media
-from services.engine.mouth_model import feature_windows
-from services.engine.mouth_track import rest_shapes, shapes_for_render
+from services.core.settings import Settings
+from services.engine.media import av_io as media
+from services.engine.media import features
+from services.engine.mouth.mouth_model import feature_windows
+from services.engine.mouth.mouth_track import rest_shapes, shapes_for_render
 from services.inference.forms import INPUTS, RenderForm
-from services.settings import Settings
 
 SILENT_PEAK = 1e-4  # what the render refuses as silent audio; it says so itself
 

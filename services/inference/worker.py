@@ -18,11 +18,11 @@ import time
 
 from redis.exceptions import RedisError
 
-from services import metrics
-from services.errors import ModelServerUnavailable
+from services.core import metrics
+from services.core.errors import ModelServerUnavailable
+from services.core.settings import Settings
 from services.inference.pipeline import JobPipeline
 from services.inference.progress import RenderAborted
-from services.settings import Settings
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore
 from services.store.queue import Entry, JobQueue

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import grpc
 
 from protos.lipsync.v1 import admin_pb2, admin_pb2_grpc
+from services.core.settings import Settings
 from services.jobs.auth import require_admin
 from services.jobs.handlers import unary
-from services.settings import Settings
 from services.store.accounts import AccountStore, KeyInfo
 from services.store.connection import RedisClient
 

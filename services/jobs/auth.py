@@ -6,8 +6,8 @@ import hmac
 
 import grpc
 
-from services.errors import PermissionDenied, Unauthenticated
-from services.settings import Settings
+from services.core.errors import PermissionDenied, Unauthenticated
+from services.core.settings import Settings
 
 
 def bearer_token(context: grpc.aio.ServicerContext) -> str:

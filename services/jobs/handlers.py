@@ -11,8 +11,8 @@ import grpc
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services import logs
-from services.errors import ServiceError, Unavailable, to_rpc_status
+from services.core import logs
+from services.core.errors import ServiceError, Unavailable, to_rpc_status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,8 +17,8 @@ from enum import StrEnum
 
 import grpc
 
-from services.errors import RateLimited
-from services.settings import Settings
+from services.core.errors import RateLimited
+from services.core.settings import Settings
 from services.store.connection import RedisClient
 from services.store.ratelimit import RateLimiter
 

@@ -8,8 +8,8 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from protos.lipsync.v1 import jobs_pb2
-from services.settings import Settings
-from services.storage import signed_url
+from services.core.settings import Settings
+from services.storage.links import signed_url
 from services.store.jobs import JobRecord, Status
 
 
@@ -41,7 +41,7 @@ def job_message(record: JobRecord, settings: Settings) -> jobs_pb2.Job:
 
 
 def style_message(style: dict[str, Any]) -> jobs_pb2.JobStyle:
-    """A style as recorded (`services.engine.style.Style.as_dict`) as its message."""
+    """A style as recorded (`services.engine.render.style.Style.as_dict`) as its message."""
     return jobs_pb2.JobStyle(
         expressiveness=float(style.get("expressiveness", 1.0)), emotion=str(style.get("emotion", "")),
         emotion_strength=float(style.get("emotionStrength", 1.0)),

@@ -13,9 +13,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from protos.lipsync.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from services.core.settings import Settings
 from services.jobs.admin import AdminServicer
 from services.jobs.servicer import JobServicer
-from services.settings import Settings
 from services.store.connection import RedisClient, connect
 
 JOB_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name

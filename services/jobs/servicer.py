@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator
 import grpc
 
 from protos.lipsync.v1 import jobs_pb2, jobs_pb2_grpc
-from services import billing, metrics
-from services.errors import Conflict, InvalidArgument, NotFound
+from services.core import billing, metrics
+from services.core.errors import Conflict, InvalidArgument, NotFound
+from services.core.settings import Settings
 from services.jobs.auth import bearer_token
 from services.jobs.handlers import streaming, unary
 from services.jobs.limits import Budget, RequestBudgets
 from services.jobs.present import job_message
 from services.jobs.validation import validate
-from services.settings import Settings
 from services.store.accounts import AccountStore, check_key, parse_api_key
 from services.store.connection import RedisClient
 from services.store.idempotency import Fingerprint, fingerprint

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 from google.protobuf.message import Message
 
-from services.billing import CREDITS_PER_SECOND
-from services.errors import InvalidArgument
-from services.settings import Settings
-from services.webhook_url import validate_webhook_url
+from services.core.billing import CREDITS_PER_SECOND
+from services.core.errors import InvalidArgument
+from services.core.settings import Settings
+from services.webhooks.url_rules import validate_webhook_url
 
 MAX_URL = 2048
 MAX_PROMPT = 2000

@@ -18,7 +18,7 @@ import string
 import time
 from dataclasses import dataclass
 
-from services.errors import InvalidArgument, NotFound, Unauthenticated
+from services.core.errors import InvalidArgument, NotFound, Unauthenticated
 from services.store import keys
 from services.store.connection import RedisClient
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.errors import InvalidArgument
+from services.core.errors import InvalidArgument
 
 TTL_SECONDS = 24 * 3600
 MAX_KEY_LENGTH = 255

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from services.errors import Conflict, IdempotencyConflict, InsufficientCredits, NotFound, TooManyJobs
+from services.core.errors import Conflict, IdempotencyConflict, InsufficientCredits, NotFound, TooManyJobs
 from services.store import idempotency, keys
 from services.store.connection import RedisClient
 from services.store.idempotency import Fingerprint

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.process_stack import ProcessStack
+from services.devtools.process_stack import ProcessStack
 
 from .harness import Corpus
 

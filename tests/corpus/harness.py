@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from services.process_stack import ProcessStack
+from services.devtools.process_stack import ProcessStack
 from services.store.accounts import AccountStore, NewKey
 from services.store.connection import connect
 

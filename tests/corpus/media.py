@@ -17,7 +17,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from services.engine import samples, speech
+from services.devtools import samples
+from services.engine.media import speech
 
 Maker = Callable[[Path], Path]
 

@@ -25,7 +25,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from proxy.app import create_app
-from services.settings import Settings
+from services.core.settings import Settings
 from services.store.accounts import AccountStore
 from services.store.connection import connect
 

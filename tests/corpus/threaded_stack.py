@@ -15,10 +15,10 @@ from types import TracebackType
 import uvicorn
 
 from proxy.app import create_app
+from services.core.settings import Secret, Settings
+from services.devtools.redis_server import RedisServer, free_port
 from services.jobs.server import create_server
-from services.settings import Secret, Settings
 from services.store.connection import connect
-from services.store.redis_server import RedisServer, free_port
 
 
 class ThreadedStack:

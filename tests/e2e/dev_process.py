@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from services.process_stack import terminate
+from services.devtools.process_stack import terminate
 
 
 @contextmanager

@@ -10,14 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.engine import render, samples
-from services.engine.errors import (
-    FaceTooSmall,
-    MediaError,
-    MediaTooLarge,
-    NoFaceError,
-    SilentAudio,
-)
+from services.devtools import samples
+from services.engine.engine_errors import FaceTooSmall, MediaError, MediaTooLarge, NoFaceError, SilentAudio
+from services.engine.render import renderer as render
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from services.engine import media, samples
+from services.devtools import samples
+from services.engine.media import av_io as media
 
 pytestmark = pytest.mark.slow
 

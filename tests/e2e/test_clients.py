@@ -28,9 +28,9 @@ from lipsync_client import (
     verify_webhook,
 )
 
-from services.demo_stack import WebhookReceiver
-from services.engine import samples
-from services.process_stack import ProcessStack
+from services.devtools import samples
+from services.devtools.demo_stack import WebhookReceiver
+from services.devtools.process_stack import ProcessStack
 from services.store.accounts import AccountStore, NewKey
 from services.store.connection import connect
 

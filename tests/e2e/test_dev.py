@@ -12,7 +12,7 @@ import httpx
 import pytest
 from dev_process import running_dev
 
-from services.store.redis_server import free_port
+from services.devtools.redis_server import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 

@@ -14,14 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.engine import render, samples, speech, visemes
-from services.engine.sync_measure import (
+from services.devtools import samples
+from services.engine.measures.sync_measure import (
     align_at_lag,
     calibrate_face,
     closure_intervals,
     measure_openings,
     pearson,
 )
+from services.engine.media import speech
+from services.engine.mouth import visemes
+from services.engine.render import renderer as render
 from services.engine.training import festival, flite, openjtalk
 
 pytestmark = pytest.mark.slow

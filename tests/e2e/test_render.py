@@ -9,9 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from services.engine import faces, media, render, samples, speech, visemes
-from services.engine.errors import NoFaceError
-from services.engine.sync_measure import measure_openings, pearson
+from services.devtools import samples
+from services.engine.engine_errors import NoFaceError
+from services.engine.faces import face_boxes as faces
+from services.engine.measures.sync_measure import measure_openings, pearson
+from services.engine.media import av_io as media
+from services.engine.media import speech
+from services.engine.mouth import visemes
+from services.engine.render import renderer as render
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from services import demo_stack
-from services.store.redis_server import free_port
+from services.devtools import demo_stack
+from services.devtools.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 CLIENT = Path(__file__).with_name("seed_client")

@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import pytest
 
-from services import demo_stack
-from services.store.redis_server import free_port
+from services.devtools import demo_stack
+from services.devtools.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 

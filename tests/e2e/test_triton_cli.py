@@ -18,9 +18,8 @@ import httpx
 import pytest
 import tritonclient.grpc as triton_grpc
 
-from services import demo_stack
-from services.engine import samples
-from services.store.redis_server import free_port
+from services.devtools import demo_stack, samples
+from services.devtools.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 

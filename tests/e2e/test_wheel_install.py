@@ -25,13 +25,13 @@ import httpx
 import pytest
 from dev_process import running_dev
 
-from services.engine import samples
-from services.store.redis_server import free_port
+from services.devtools import samples
+from services.devtools.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("pyproject.toml", "README.md", "services", "proxy", "protos", "triton_models")
-FACE_MODELS = ROOT / "services" / "engine" / "assets"
+FACE_MODELS = ROOT / "services" / "engine" / "faces" / "assets"
 
 
 def _run(command: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -76,7 +76,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                      cwd=tmp).stdout.strip())
     (site / "zz_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    shutil.copytree(FACE_MODELS, site / "services" / "engine" / "assets")
+    shutil.copytree(FACE_MODELS, site / "services" / "engine" / "faces" / "assets")
     return env / "bin"
 
 
@@ -91,8 +91,9 @@ def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_installed_package_is_the_wheel_with_its_models(installed: Path, elsewhere: Path) -> None:
     done = _run([str(installed / "python"), "-c",
-                 "import services, proxy; from services.triton_server import TRITON_MODELS, model_names; "
-                 "from services.engine.onnx_backend import DEFAULT_MODEL_PATH; "
+                 "import services, proxy; "
+                 "from services.devtools.triton_server import TRITON_MODELS, model_names; "
+                 "from services.engine.mouth.onnx_backend import DEFAULT_MODEL_PATH; "
                  "print(services.__file__, TRITON_MODELS, DEFAULT_MODEL_PATH, *model_names(TRITON_MODELS))"],
                 cwd=elsewhere)
     package, repository, model, *served = done.stdout.split()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from services.settings import Settings
+from services.core.settings import Settings
+from services.devtools.redis_server import RedisServer
 from services.store.connection import RedisClient, connect
-from services.store.redis_server import RedisServer
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import redis
 
-from services.engine import samples
-from services.process_stack import ProcessStack
+from services.devtools import samples
+from services.devtools.process_stack import ProcessStack
 from services.store import keys
 from services.store.accounts import AccountStore, NewKey
 from services.store.connection import connect
@@ -162,6 +162,6 @@ def make_inputs(folder: Path, words: str = "Hello Bob. Mop the bump.") -> dict[s
 
 
 def speech_seconds(path: Path) -> float:
-    from services.engine import media
+    from services.engine.media import av_io as media
 
     return media.load_audio(path, 16_000).size / 16_000

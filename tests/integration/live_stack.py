@@ -15,12 +15,12 @@ import uvicorn
 
 from proxy.app import create_app
 from proxy.event_stream import KEEPALIVE_SECONDS
+from services.core.settings import Secret, Settings
+from services.devtools.redis_server import RedisServer, free_port
 from services.jobs.server import create_server
-from services.settings import Secret, Settings
 from services.store.accounts import AccountStore, NewKey
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore
-from services.store.redis_server import RedisServer, free_port
 
 FORM = {"image": "https://example.com/face.png", "audio": "https://example.com/a.mp3"}
 

@@ -31,18 +31,19 @@ from protos.lipsync.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from proxy.app import create_app
 from proxy.clients import JOB_SERVICE
 from proxy.http_rules import http_bindings
-from services import billing
-from services.engine import samples, speech
+from services.core import billing
+from services.core.settings import Secret, Settings
+from services.devtools import samples
+from services.devtools.redis_server import RedisServer
+from services.engine.media import speech
 from services.inference.worker import Worker
 from services.jobs.server import create_server
-from services.settings import Secret, Settings
-from services.storage import signed_url
+from services.storage.links import signed_url
 from services.store import keys
 from services.store.accounts import AccountStore, NewKey
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore, Status
 from services.store.queue import JobQueue
-from services.store.redis_server import RedisServer
 
 BASE = "http://testserver"
 ADMIN = "admin-token-for-abuse-tests"

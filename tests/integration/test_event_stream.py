@@ -16,8 +16,8 @@ import httpx
 import pytest
 from live_stack import Live, serve_live
 
+from services.devtools.redis_server import RedisServer
 from services.store.connection import RedisClient
-from services.store.redis_server import RedisServer
 
 KEEPALIVE = 0.4
 

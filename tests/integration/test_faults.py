@@ -20,10 +20,10 @@ import redis
 from faults_stack import LOCAL, NO_LIMITS, StackClient, make_inputs, speech_seconds, webhook_receiver
 
 from protos.lipsync.v1 import jobs_pb2, jobs_pb2_grpc
-from proxy.signing import verify
-from services import billing
-from services.process_stack import ProcessStack
+from services.core import billing
+from services.devtools.process_stack import ProcessStack
 from services.store import keys
+from services.webhooks.signing import verify
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 

@@ -15,9 +15,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from protos.lipsync.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grpc
-from services.errors import details_of
+from services.core.errors import details_of
+from services.core.settings import Secret, Settings
 from services.jobs.server import create_server
-from services.settings import Secret, Settings
 from services.store import keys
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient

@@ -17,12 +17,13 @@ import pytest
 from live_stack import Live, serve_live
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
-from services.engine import render, samples
+from services.core.settings import Secret, Settings
+from services.devtools import samples
+from services.devtools.redis_server import RedisServer
+from services.engine.render import renderer as render
 from services.inference.server import create_server
 from services.inference.worker import Worker
-from services.settings import Secret, Settings
 from services.store.connection import RedisClient
-from services.store.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 

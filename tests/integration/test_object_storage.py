@@ -17,14 +17,14 @@ from moto.server import ThreadedMotoServer
 from test_worker import Inputs, account, inputs, running, submit, wait_until_ended
 
 from proxy.app import create_app
+from services.core.settings import Secret, Settings
+from services.devtools.redis_server import free_port
 from services.jobs.present import job_message
 from services.jobs.server import create_server
-from services.object_storage import S3Storage
-from services.settings import Secret, Settings
-from services.storage import signed_url, storage_for
+from services.storage.links import signed_url, storage_for
+from services.storage.s3 import S3Storage
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
-from services.store.redis_server import free_port
 
 __all__ = ["account", "inputs"]  # fixtures shared with the worker tests
 BUCKET = "lipsync-outputs"
@@ -98,8 +98,8 @@ async def test_a_job_s_output_lands_in_s3(redis: RedisClient, s3_settings: Setti
 async def test_uploads_in_s3_are_read_with_credentials(s3_settings: Settings, tmp_path: Path) -> None:
     """A worker given one of our own presigned links reads the object directly, even where
     the S3 endpoint is a private address it would refuse to fetch over HTTP."""
-    from services.engine import samples
-    from services.fetch import fetch_input
+    from services.devtools import samples
+    from services.net.fetch import fetch_input
 
     face = samples.save_image(tmp_path / "face.png", samples.grace_hopper())
     storage_for(s3_settings).put_file("uploads/0123456789abcdef0123.png", face)

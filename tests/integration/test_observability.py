@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from test_proxy import Stack, _stack
 
-from services import logs
+from services.core import logs
+from services.devtools.redis_server import RedisServer
 from services.store.connection import RedisClient
-from services.store.redis_server import RedisServer
 
 
 @pytest.fixture

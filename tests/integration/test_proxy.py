@@ -22,16 +22,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from proxy.app import create_app
-from proxy.signing import verify
+from services.cli.serve import serve_webhooks
+from services.core.settings import Secret, Settings
+from services.devtools.redis_server import RedisServer, free_port
 from services.jobs.server import create_server
-from services.serve import serve_webhooks
-from services.settings import Secret, Settings
-from services.storage import signed_url
+from services.storage.links import signed_url
 from services.store import keys
 from services.store.accounts import AccountStore, NewKey
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore
-from services.store.redis_server import RedisServer, free_port
+from services.webhooks.signing import verify
 
 BASE = "http://testserver"
 SEVEN = ("id", "model", "status", "output", "error", "executionTime", "timings")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from faults_stack import LOCAL, StackClient, auth, webhook_receiver
 
-from proxy.signing import verify
-from services.process_stack import ProcessStack
+from services.devtools.process_stack import ProcessStack
 from services.store.connection import connect
 from services.store.jobs import JobStore
+from services.webhooks.signing import verify
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 
@@ -60,4 +60,4 @@ def test_the_proxy_needs_no_redis_and_webhooks_are_their_own_role(tmp_path: Path
                               re.MULTILINE)
         assert "starlette.applications" in imported and "proxy.files" in imported
         assert not [name for name in imported if name.split(".")[0] in ("redis", "hiredis")]
-        assert "proxy.webhooks" not in imported
+        assert "services.webhooks.dispatcher" not in imported

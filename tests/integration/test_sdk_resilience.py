@@ -14,8 +14,8 @@ import pytest
 from lipsync_client import Client, Job
 from live_stack import FORM, Live, serve_live
 
+from services.devtools.redis_server import RedisServer
 from services.store.connection import RedisClient
-from services.store.redis_server import RedisServer
 
 
 class Faults(httpx.BaseTransport):

@@ -26,24 +26,27 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
 from proxy.app import create_app
-from services import billing
-from services.engine import media, phone_posteriors, render, samples
-from services.engine.errors import ModelError
-from services.engine.mouth_model import WINDOW
-from services.engine.onnx_backend import OnnxBackend
+from services.core import billing
+from services.core.settings import Secret, Settings
+from services.devtools import samples
+from services.devtools.redis_server import RedisServer, free_port
+from services.devtools.triton_server import SHARED_MEMORY, TritonServer
+from services.engine.engine_errors import ModelError
+from services.engine.media import av_io as media
+from services.engine.mouth import phone_posteriors
+from services.engine.mouth.mouth_model import WINDOW
+from services.engine.mouth.onnx_backend import OnnxBackend
+from services.engine.render import renderer as render
 from services.inference.backends.triton import Retries, TritonMouthModel
 from services.inference.pipeline import JobPipeline, model_server_down_message
 from services.inference.server import INFERENCE_SERVICE, create_server, serve_inference
 from services.inference.shapes import speech_shapes
 from services.inference.worker import Worker
 from services.jobs.server import create_server as create_jobs_server
-from services.settings import Secret, Settings
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
 from services.store.jobs import JobRecord, JobStore, Status
 from services.store.queue import JobQueue
-from services.store.redis_server import RedisServer, free_port
-from services.triton_server import SHARED_MEMORY, TritonServer
 
 pytestmark = pytest.mark.slow
 CREDITS = 1000

@@ -24,10 +24,13 @@ import torch
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from services import billing, cli
-from services.engine import media, samples
-from services.engine.errors import ModelError
-from services.engine.faces import FaceTracker, select_faces
+from services.cli import commands as cli
+from services.core import billing
+from services.core.settings import Settings
+from services.devtools import samples
+from services.devtools.triton_server import TritonServer, model_names
+from services.engine.engine_errors import ModelError
+from services.engine.faces.face_boxes import FaceTracker, select_faces
 from services.engine.generators import wav2lip_render
 from services.engine.generators.backend import OnnxFrameGenerator
 from services.engine.generators.export import TOLERANCE, example_inputs
@@ -38,16 +41,15 @@ from services.engine.generators.wav2lip_net import (
     load_checkpoint,
     random_generator,
 )
-from services.engine.render import RenderResult
+from services.engine.media import av_io as media
+from services.engine.render.renderer import RenderResult
 from services.inference.backends.triton import TritonFrameGenerator
 from services.inference.forms import RenderForm
 from services.inference.pipeline import JobPipeline, Outcome
 from services.inference.rendering import frame_generator, render_form
-from services.settings import Settings
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore
-from services.triton_server import TritonServer, model_names
 
 pytestmark = pytest.mark.slow
 FRAMES = 50  # a 2 s clip at 25 fps

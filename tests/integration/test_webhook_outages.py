@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from proxy.webhook_deliveries import DeliveryState, DeliveryStore, delivery_id
-from proxy.webhooks import WebhookDispatcher, WebhookTimeouts
-from services.settings import Settings
+from services.core.settings import Settings
+from services.devtools.redis_server import free_port
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore
-from services.store.redis_server import free_port
+from services.webhooks.deliveries import DeliveryState, DeliveryStore, delivery_id
+from services.webhooks.dispatcher import WebhookDispatcher, WebhookTimeouts
 
 pytestmark = pytest.mark.timeout(60)
 

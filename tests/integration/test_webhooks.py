@@ -18,17 +18,17 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from proxy.jsonmap import message_to_json_dict
-from proxy.signing import InvalidSignature, verify
-from proxy.webhook_deliveries import Delivery, DeliveryState, DeliveryStore, delivery_id
-from proxy.webhooks import USER_AGENT, WebhookDispatcher, WebhookTimeouts
+from services.core.settings import Settings
+from services.devtools.redis_server import RedisServer
 from services.jobs.present import job_message
-from services.settings import Settings
-from services.storage import check_signature
+from services.storage.links import check_signature
 from services.store import keys
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient, connect
 from services.store.jobs import JobRecord, JobStore
-from services.store.redis_server import RedisServer
+from services.webhooks.deliveries import Delivery, DeliveryState, DeliveryStore, delivery_id
+from services.webhooks.dispatcher import USER_AGENT, WebhookDispatcher, WebhookTimeouts
+from services.webhooks.signing import InvalidSignature, verify
 
 pytestmark = pytest.mark.timeout(30)
 

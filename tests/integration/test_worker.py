@@ -21,11 +21,13 @@ import numpy as np
 import pytest
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
-from services import billing
-from services.engine import media, samples, speech
+from services.core import billing
+from services.core.settings import Settings
+from services.devtools import samples
+from services.engine.media import av_io as media
+from services.engine.media import speech
 from services.inference.server import create_server
 from services.inference.worker import Worker
-from services.settings import Settings
 from services.store import keys
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
@@ -324,8 +326,8 @@ async def test_serve_inference_runs_the_worker_and_the_service_until_told_to_sto
         redis: RedisClient, settings: Settings, account: str, inputs: Inputs) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from services.devtools.redis_server import free_port
     from services.inference.server import INFERENCE_SERVICE, serve_inference
-    from services.store.redis_server import free_port
 
     settings = settings.with_(inference_addr=f"127.0.0.1:{free_port()}")
     stop = asyncio.Event()

@@ -9,8 +9,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from services.core.settings import Settings
 from services.inference.worker import Worker
-from services.settings import Settings
 from services.store.connection import connect
 
 

@@ -10,11 +10,14 @@ import av
 import numpy as np
 import pytest
 
-from services.engine import face_landmarks as fl
-from services.engine import faces, render, samples, speech
-from services.engine.expression import PRESETS, RIGHT_BROW, apply_expression, styled_shapes
-from services.engine.idle_motion import blink_track, head_track
-from services.engine.style import parse_prompt
+from services.devtools import samples
+from services.engine.faces import face_boxes as faces
+from services.engine.faces import face_landmarks as fl
+from services.engine.media import speech
+from services.engine.render import renderer as render
+from services.engine.render.expression import PRESETS, RIGHT_BROW, apply_expression, styled_shapes
+from services.engine.render.idle_motion import blink_track, head_track
+from services.engine.render.style import parse_prompt
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from services.engine import face_detector, faces, samples
-from services.engine import face_landmarks as fl
-from services.engine.errors import FaceTooSmall, NoFaceError
+from services.devtools import samples
+from services.engine.engine_errors import FaceTooSmall, NoFaceError
+from services.engine.faces import face_boxes as faces
+from services.engine.faces import face_detector
+from services.engine.faces import face_landmarks as fl
 
 
 @pytest.fixture(scope="module")
@@ -304,8 +306,8 @@ def test_mouth_measures_ignore_scale_and_tilt(astronaut: np.ndarray) -> None:
 
 
 def test_mouth_opening_follows_the_renderer(hopper: np.ndarray) -> None:
-    from services.engine.animator import FaceAnimator
-    from services.engine.mouth_warp import MouthShapeFrame
+    from services.engine.render.animator import FaceAnimator
+    from services.engine.render.mouth_warp import MouthShapeFrame
 
     (face,) = faces.select_faces(hopper)
     animator = FaceAnimator(hopper, face.landmarks)

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from services.engine import features
-from services.engine.features import LOG_FLOOR, MEL_FPS, N_MELS, SAMPLE_RATE, VIDEO_FPS
+from services.engine.media import features
+from services.engine.media.features import LOG_FLOOR, MEL_FPS, N_MELS, SAMPLE_RATE, VIDEO_FPS
 
 
 def test_constants() -> None:

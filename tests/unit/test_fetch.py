@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.addresses import IPAddress, forbidden_reason, literal_ip
-from services.fetch import FetchError, FetchLimits, ForbiddenAddress, fetch_input
-from services.settings import Settings
-from services.storage import LocalStorage, signed_url
+from services.core.settings import Settings
+from services.net.addresses import IPAddress, forbidden_reason, literal_ip
+from services.net.fetch import FetchError, FetchLimits, ForbiddenAddress, fetch_input
+from services.storage.links import LocalStorage, signed_url
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(200)

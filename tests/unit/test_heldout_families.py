@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.engine import visemes
-from services.engine.speech import SILENCE, Phoneme
+from services.engine.media.speech import SILENCE, Phoneme
+from services.engine.mouth import visemes
+from services.engine.mouth.visemes import Viseme
 from services.engine.training import data, flite, heldout_families, openjtalk, recordings, text
-from services.engine.visemes import Viseme
 
 
 def test_flite_segments_become_phonemes_with_start_times() -> None:

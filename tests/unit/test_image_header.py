@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from services.engine import media
-from services.engine.errors import MediaError, MediaTooLarge
-from services.engine.image_header import declared_size
+from services.engine.engine_errors import MediaError, MediaTooLarge
+from services.engine.media import av_io as media
+from services.engine.media.image_header import declared_size
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

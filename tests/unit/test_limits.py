@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from grpc.aio import AioRpcError, Metadata
 
-from proxy.errors import STATUS_DETAILS_KEY, from_rpc_error
+from proxy.error_responses import STATUS_DETAILS_KEY, from_rpc_error
 from proxy.response_headers import passed_headers
-from services.errors import InvalidArgument, RateLimited, TooManyJobs, to_status
+from services.core.errors import InvalidArgument, RateLimited, TooManyJobs, to_status
 from services.store.idempotency import fingerprint
 from services.store.ratelimit import RateDecision
 

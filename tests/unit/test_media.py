@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from services.engine import media
-from services.engine.errors import MediaError, MediaTooLarge
+from services.engine.engine_errors import MediaError, MediaTooLarge
+from services.engine.media import av_io as media
 
 TONE_HZ = 440.0
 

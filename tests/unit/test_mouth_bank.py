@@ -10,10 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from services.engine import faces, media, render, samples, speech
-from services.engine.animator import FaceAnimator
-from services.engine.mouth_bank import CROSSFADE, MouthBank, Patch
-from services.engine.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame
+from services.devtools import samples
+from services.engine.faces import face_boxes as faces
+from services.engine.media import av_io as media
+from services.engine.media import speech
+from services.engine.render import renderer as render
+from services.engine.render.animator import FaceAnimator
+from services.engine.render.mouth_bank import CROSSFADE, MouthBank, Patch
+from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame
 
 SIZE = (480, 562)  # the 480p output size of the Grace Hopper sample
 QUIET = 15  # source frames before its speaker first opens her mouth

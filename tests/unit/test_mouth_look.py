@@ -10,11 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from services.engine import faces, samples
-from services.engine.animator import FaceAnimator
-from services.engine.look_measures import FrameLook, measure_frame, summarize
-from services.engine.mouth_bank import FADE_IN, MouthBank
-from services.engine.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper
+from services.devtools import samples
+from services.engine.faces import face_boxes as faces
+from services.engine.measures.look_measures import FrameLook, measure_frame, summarize
+from services.engine.render.animator import FaceAnimator
+from services.engine.render.mouth_bank import FADE_IN, MouthBank
+from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper
 
 SHUT = MouthShapeFrame(0.0, 0.2, 0.0)
 OPEN = (MouthShapeFrame(0.7, 0.45, 0.0), MouthShapeFrame(0.9, 0.45, 0.0), MouthShapeFrame(1.0, 0.5, 0.0))

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.engine import features, phone_posteriors, visemes
-from services.engine.errors import MediaError, ModelError, SilentAudio
-from services.engine.mouth_model import CORE, WINDOW, MouthModel, window_starts
-from services.engine.onnx_backend import DEFAULT_MODEL_PATH, OnnxBackend
+from services.engine.engine_errors import MediaError, ModelError, SilentAudio
+from services.engine.media import features
+from services.engine.mouth import phone_posteriors, visemes
+from services.engine.mouth.mouth_model import CORE, WINDOW, MouthModel, window_starts
+from services.engine.mouth.onnx_backend import DEFAULT_MODEL_PATH, OnnxBackend
+from services.engine.mouth.visemes import Viseme
 from services.engine.training import data, metrics
 from services.engine.training.net import lookahead_frames
-from services.engine.visemes import Viseme
 
 
 @pytest.fixture(scope="module")

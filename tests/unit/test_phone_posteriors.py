@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.engine import features, phone_posteriors, speech, sphinx_acoustics
+from services.engine.media import features, speech
+from services.engine.mouth import phone_posteriors, sphinx_acoustics
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.engine import media, render, samples, speech
-from services.engine.mouth_model import MAX_BATCH
-from services.engine.onnx_backend import OnnxBackend
+from services.devtools import samples
+from services.engine.media import av_io as media
+from services.engine.media import speech
+from services.engine.mouth.mouth_model import MAX_BATCH
+from services.engine.mouth.onnx_backend import OnnxBackend
+from services.engine.render import renderer as render
 from services.inference.forms import RenderForm
 from services.inference.shapes import PrecomputedShapes, precompute
 

@@ -14,11 +14,11 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from protos.lipsync.v1 import jobs_pb2
-from proxy.errors import ApiError, http_status
+from proxy.error_responses import ApiError, http_status
 from proxy.http_rules import http_bindings
 from proxy.openapi import openapi_document
 from proxy.request_message import build_request
-from proxy.sniff import media_type, upload_extension
+from proxy.upload_types import media_type, upload_extension
 
 
 @functools.cache

@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.engine import faces, samples
-from services.engine.animator import FaceAnimator, HeadPose
-from services.engine.eye_warp import eyes_of, warp_eye
-from services.engine.idle_motion import blink_track, head_track
-from services.engine.mouth_track import shapes_for_render
-from services.engine.mouth_warp import MouthFrame, MouthShapeFrame, MouthWarper
-from services.engine.visemes import N_VISEMES, Viseme
+from services.devtools import samples
+from services.engine.faces import face_boxes as faces
+from services.engine.mouth.mouth_track import shapes_for_render
+from services.engine.mouth.visemes import N_VISEMES, Viseme
+from services.engine.render.animator import FaceAnimator, HeadPose
+from services.engine.render.eye_warp import eyes_of, warp_eye
+from services.engine.render.idle_motion import blink_track, head_track
+from services.engine.render.mouth_warp import MouthFrame, MouthShapeFrame, MouthWarper
 
 
 @pytest.fixture(scope="module")

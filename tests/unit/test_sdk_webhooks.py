@@ -10,7 +10,7 @@ import json
 import pytest
 from lipsync_client import InvalidSignature, Job, LipsyncError, sign_webhook, verify_webhook
 
-from proxy.signing import signature_headers
+from services.webhooks.signing import signature_headers
 
 # The example of the Standard Webhooks specification's test suite.
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from proxy.signing import InvalidSignature, signature, signature_headers, verify
+from services.webhooks.signing import InvalidSignature, signature, signature_headers, verify
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(24))).decode()
 BODY = b'{"id":"550e8400-e29b-41d4-a716-446655440000","status":"completed"}'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sniff import identify
+from services.net.sniff import identify
 
 RIFF = b"RIFF\x00\x00\x00\x00"
 

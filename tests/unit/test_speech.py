@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.engine import speech
-from services.engine.errors import InputError
-from services.engine.speech import SILENCE, Phoneme, Utterance
+from services.engine.engine_errors import InputError
+from services.engine.media import speech
+from services.engine.media.speech import SILENCE, Phoneme, Utterance
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_same_call_sequence_gives_the_same_audio() -> None:
     import subprocess
     import sys
 
-    code = ("import hashlib; from services.engine import speech as s; "
+    code = ("import hashlib; from services.engine.media import speech as s; "
             "print(hashlib.sha1(b''.join(s.synthesize(t).audio.tobytes() "
             "for t in ('one', 'two three'))).hexdigest())")
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from services.engine import style as style_module
-from services.engine.style import VIDEO_CONTROLS, Style, parse_prompt
+from services.engine.render import style as style_module
+from services.engine.render.style import VIDEO_CONTROLS, Style, parse_prompt
 
 
 def test_no_prompt_is_the_default_style() -> None:

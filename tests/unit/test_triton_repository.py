@@ -11,13 +11,13 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from services.engine.onnx_backend import DEFAULT_MODEL_PATH
-from services.engine.phone_posteriors import N_FEATURES
+from services.devtools.triton_server import TRITON_MODELS, make_backend_dir, model_names, server_environment
+from services.engine.mouth.onnx_backend import DEFAULT_MODEL_PATH
+from services.engine.mouth.phone_posteriors import N_FEATURES
+from services.engine.mouth.visemes import N_VISEMES
 from services.engine.training.triton_configs import mouth_shapes_configs, write_configs
-from services.engine.visemes import N_VISEMES
-from services.triton_server import TRITON_MODELS, make_backend_dir, model_names, server_environment
 
-MAX_BATCH = 32  # services.engine.mouth_model.MAX_BATCH: windows per request
+MAX_BATCH = 32  # services.engine.mouth.mouth_model.MAX_BATCH: windows per request
 
 
 def _config(relative: str) -> model_config_pb2.ModelConfig:

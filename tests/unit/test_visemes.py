@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.engine import speech, visemes
-from services.engine.speech import Phoneme
-from services.engine.visemes import CLASS_SHAPES, Viseme
+from services.engine.media import speech
+from services.engine.media.speech import Phoneme
+from services.engine.mouth import visemes
+from services.engine.mouth.visemes import CLASS_SHAPES, Viseme
 
 
 @pytest.mark.parametrize(

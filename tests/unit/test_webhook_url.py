@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
-from proxy.webhook_target import RefusedURL, Resolver, UnresolvableHost, resolve_target, system_resolver
-from services.settings import Settings
-from services.webhook_url import is_public_address, validate_webhook_url
+from services.core.settings import Settings
+from services.webhooks.target import RefusedURL, Resolver, UnresolvableHost, resolve_target, system_resolver
+from services.webhooks.url_rules import is_public_address, validate_webhook_url
 
 STRICT = Settings()
 LOCAL = Settings(allow_http_webhooks=True, allow_private_urls=True)

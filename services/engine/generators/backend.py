@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from services.engine.errors import ModelError
+from services.engine.engine_errors import ModelError
 from services.engine.generators import wav2lip_audio
 from services.engine.triton_repository import model_file
 

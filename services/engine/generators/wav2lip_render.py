@@ -23,15 +23,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.engine import features, media
-from services.engine.errors import SilentAudio
-from services.engine.faces import FaceTracker, select_faces
+from services.engine.engine_errors import SilentAudio
+from services.engine.faces.face_boxes import FaceTracker, select_faces
 from services.engine.generators import wav2lip_audio
 from services.engine.generators.backend import FACE_SIZE, MAX_BATCH, FrameGenerator
+from services.engine.media import av_io as media
+from services.engine.media import features
 
 # The built-in video render's frame source (plays a short video back and forth, remembers
 # landmarks), stage timer and encode loop, so both renders loop, time and report alike.
-from services.engine.render import (
+from services.engine.render.renderer import (
     LoopingSource,
     Progress,
     RenderResult,

@@ -12,7 +12,7 @@ import io
 import av
 import numpy as np
 
-from services.engine.features import SAMPLE_RATE
+from services.engine.media.features import SAMPLE_RATE
 
 
 def _power(x: np.ndarray) -> float:

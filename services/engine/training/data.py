@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.engine import features, speech, visemes
-from services.engine.errors import MediaError
-from services.engine.speech import SILENCE, Phoneme, Utterance
+from services.engine.engine_errors import MediaError
+from services.engine.media import features, speech
+from services.engine.media.speech import SILENCE, Phoneme, Utterance
+from services.engine.mouth import visemes
 from services.engine.training import augment, festival, text
 
 ENGLISH_TRAIN_VOICES = (
@@ -322,7 +323,7 @@ _FEATURIZING: list[Example] = []
 
 
 def _featurize_item(job: tuple[int, int, int]) -> list[np.ndarray]:
-    from services.engine.mouth_model import phonetic_frames
+    from services.engine.mouth.mouth_model import phonetic_frames
 
     i, versions, seed = job
     pool = _FEATURIZING

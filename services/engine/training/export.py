@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from services.engine.onnx_backend import DEFAULT_MODEL_PATH, OnnxBackend
-from services.engine.phone_posteriors import N_FEATURES
+from services.engine.mouth.onnx_backend import DEFAULT_MODEL_PATH, OnnxBackend
+from services.engine.mouth.phone_posteriors import N_FEATURES
 from services.engine.training.net import MouthNet
 from services.engine.training.triton_configs import write_configs
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from services.engine.errors import MediaError
-from services.engine.speech import SILENCE, Phoneme, Utterance
+from services.engine.engine_errors import MediaError
+from services.engine.media.speech import SILENCE, Phoneme, Utterance
 
 # Festival's US/UK English ("radio") phone set -> espeak-ng mnemonics.
 _RADIO_TO_ESPEAK = {

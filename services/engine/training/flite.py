@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from services.engine.errors import MediaError
-from services.engine.speech import SILENCE, Phoneme, Utterance
+from services.engine.engine_errors import MediaError
+from services.engine.media.speech import SILENCE, Phoneme, Utterance
 from services.engine.training.festival import to_espeak
 
 # The voices compiled into Debian's flite. "awb_time" speaks only the time of day; "kal" and

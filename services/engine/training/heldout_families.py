@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 
-from services.engine import speech
-from services.engine.speech import Utterance
+from services.engine.media import speech
+from services.engine.media.speech import Utterance
 from services.engine.training import data, festival, flite, openjtalk, recordings
 
 ENGLISH: tuple[str, ...] = (

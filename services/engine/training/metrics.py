@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.engine.visemes import Viseme
+from services.engine.mouth.visemes import Viseme
 
 CLOSED = 0.15  # predicted openness below this counts as "lips shut"
 

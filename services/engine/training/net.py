@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from services.engine.phone_posteriors import N_FEATURES
-from services.engine.visemes import N_VISEMES
+from services.engine.mouth.phone_posteriors import N_FEATURES
+from services.engine.mouth.visemes import N_VISEMES
 
 DOWNSAMPLE = 4  # feature frames per output frame
 # Input frames the net is delayed by: a multiple of DOWNSAMPLE so output frames stay aligned.

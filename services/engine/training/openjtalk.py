@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.engine.errors import MediaError
-from services.engine.speech import SILENCE, Phoneme, Utterance
+from services.engine.engine_errors import MediaError
+from services.engine.media.speech import SILENCE, Phoneme, Utterance
 
 # Open JTalk phones -> espeak mnemonics with the same mouth shape (`visemes.classify`).
 # Capital vowels are devoiced; "f" is bilabial [ɸ] but the lips do not shut, so it is not "p".

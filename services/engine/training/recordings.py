@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from services.engine import features
-from services.engine.errors import MediaError
-from services.engine.speech import SILENCE, Phoneme, Utterance
+from services.engine.engine_errors import MediaError
+from services.engine.media import features
+from services.engine.media.speech import SILENCE, Phoneme, Utterance
 from services.engine.training.festival import to_espeak
 
 SPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")

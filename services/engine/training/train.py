@@ -33,9 +33,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from services.engine import features, phone_posteriors, visemes
-from services.engine.mouth_model import MouthModel, phonetic_frames
-from services.engine.onnx_backend import DEFAULT_MODEL_PATH
+from services.engine.media import features
+from services.engine.mouth import phone_posteriors, visemes
+from services.engine.mouth.mouth_model import MouthModel, phonetic_frames
+from services.engine.mouth.onnx_backend import DEFAULT_MODEL_PATH
+from services.engine.mouth.visemes import Viseme
 from services.engine.training import augment, data, metrics
 from services.engine.training.export import WEIGHTS_DIR, export_onnx
 from services.engine.training.net import (
@@ -44,7 +46,6 @@ from services.engine.training.net import (
     lookahead_frames,
     receptive_field,
 )
-from services.engine.visemes import Viseme
 
 # Class weights for the viseme loss: closures (p/b/m) matter most to viewers.
 _CLASS_WEIGHTS = {Viseme.BILABIAL: 3.0, Viseme.LABIODENTAL: 1.5, Viseme.SILENCE: 1.0}
@@ -157,8 +158,8 @@ def validate_closure(model_path: Path) -> dict[str, dict[str, float]]:
     """Closure of the drawn lips on the validation voice at each closure threshold, and how
     often they are drawn shut where the truth is wide open: the threshold in `mouth_track` is
     chosen from this table (most closures with at most 0.1 shut-when-open)."""
-    from services.engine import mouth_track
-    from services.engine.sync_measure import closure_intervals
+    from services.engine.measures.sync_measure import closure_intervals
+    from services.engine.mouth import mouth_track
 
     mm = MouthModel(model_path)
     tracks = []

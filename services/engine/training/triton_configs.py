@@ -20,8 +20,8 @@ SERVING_MODEL = Path(__file__).resolve().parents[3] / "triton_models" / "mouth_s
 
 _HEADER = """\
 # Written by services/engine/training/export.py. features: phonetic features at 100 fps (T a
-# multiple of 4; services.engine.phone_posteriors); shapes: (open, width, round) per 25 fps
-# frame; visemes: logits over services.engine.visemes.
+# multiple of 4; services.engine.mouth.phone_posteriors); shapes: (open, width, round) per 25 fps
+# frame; visemes: logits over services.engine.mouth.visemes.
 """
 
 _EMBEDDED = """\

@@ -30,10 +30,10 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
-from services import metrics
-from services.engine.errors import ModelError
+from services.core import metrics
+from services.core.errors import ModelServerUnavailable
+from services.engine.engine_errors import ModelError
 from services.engine.generators.backend import MODEL_NAME as GENERATOR_MODEL
-from services.errors import ModelServerUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,248 @@
+"""The speaker's own mouth interiors, taken from a dubbed video's frames (Video Rewrite's idea).
+
+Before a video is dubbed, its frames are read once and the speaker's mouth opening measured on
+each (the same tracker the render uses; the landmarks are kept, so the render tracks nothing
+again). Every frame whose mouth is open enough may lend its interior: the pixels below its upper
+inner lip, sampled in the mouth-local frame (across the mouth, and down from the upper lip in
+half mouth widths, not stretched) into a small patch, together with the light on the skin
+around its lips. A few patches are kept per band of opening (the most open of the band, spread
+in time), so the memory is bounded however long the video, and the render draws from the whole
+video's bank from its first frame on.
+
+A new frame that needs an opening takes the patch of the most similar opening under the most
+similar light, lays it under its own upper lip (so it follows the target's inner-lip landmarks:
+position, angle and scale), with feathered edges, and where the patch ends (a wider opening than
+any seen) the painted interior shows. The patch is brought to the target frame's light: a gain
+per colour channel, in linear light, from the skin ring around the source's lips to the skin
+ring around the target's. The choice is held while it fits (no flicker) and a change of patch
+is crossfaded over a few frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from services.engine.render.mouth_warp import MouthFrame
+
+PATCH_WIDTH = 96  # samples across s in [-1, 1]
+PATCH_DEPTH = 0.8  # half mouth widths below the upper inner lip
+PATCH_ROWS = 40
+MIN_GAP = 0.18  # a source opening worth keeping (half mouth widths)
+MIN_INTERIOR = 0.3  # share of a patch unlike the lips for it to be kept (else the mesh misread)
+LIP_DISTANCE = 15.0  # Lab distance from the lips' colour of a pixel that is not lip
+KEEP = 12  # opening bands kept (the most open ones)
+PER_BAND = 3  # patches kept per band
+BAND = 0.05  # width of an opening band
+FADE_IN = 12  # frames over which reuse fades in, when the bank fills while rendering
+RENEW = 25  # frames between two patches of one band (light changes slowly)
+CROSSFADE = 6  # frames over which a change of patch blends
+HOLD_MARGIN = 0.1  # a held patch gives way to one this much (half mouth widths) closer in opening
+LIGHT_COST = 0.15  # cost of a patch per unit of light difference (log gain), in half mouth widths
+LIGHT_SMOOTHING = 0.25  # share of a frame's measured light taken into the running estimate
+MAX_GAIN = 2.5  # colour gains are clipped to [1 / MAX_GAIN, MAX_GAIN]
+
+
+def _ring_points(mouth: MouthFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Skin around the lips, in the mouth-local frame: above the upper lip, below the lower
+    one (both following the lips, so an open mouth moves the lower ones with the jaw), and the
+    cheeks beside the corners."""
+    s = np.linspace(-0.9, 0.9, 16, dtype=np.float32)
+    above = np.interp(s, mouth.outer_upper_s, mouth.outer_upper_t).astype(np.float32) - 0.22
+    below = np.interp(s, mouth.outer_lower_s, mouth.outer_lower_t).astype(np.float32) + 0.22
+    side = np.linspace(-0.35, 0.35, 6, dtype=np.float32)
+    ss = np.concatenate([s, s, np.full(6, -1.45, np.float32), np.full(6, 1.45, np.float32)])
+    tt = np.concatenate([above, below, side, side])
+    return ss, tt
+
+
+def _linear(rgb: np.ndarray) -> np.ndarray:
+    return np.power(np.maximum(rgb, 0.0) / 255.0, 2.2, dtype=np.float32)
+
+
+def _srgb(linear: np.ndarray) -> np.ndarray:
+    return np.power(np.maximum(linear, 0.0), 1 / 2.2, dtype=np.float32) * 255.0
+
+
+def ring_light(frame_rgb: np.ndarray, mouth: MouthFrame) -> np.ndarray:
+    """Mean linear RGB (3,) of the skin around the lips: the light the mouth sits in."""
+    xs, ys = mouth.to_image(*_ring_points(mouth))
+    taken = cv2.remap(frame_rgb, xs.reshape(1, -1).astype(np.float32), ys.reshape(1, -1).astype(np.float32),
+                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return np.maximum(_linear(taken.reshape(-1, 3).astype(np.float32)).mean(axis=0), 1e-4).astype(np.float32)
+
+
+@dataclass
+class Patch:
+    gap: float  # the source's opening at the middle, half mouth widths
+    pixels: np.ndarray  # PATCH_ROWS x PATCH_WIDTH x 3 float32
+    valid: np.ndarray  # PATCH_ROWS x PATCH_WIDTH float32: 1 inside the source's opening
+    light: np.ndarray | None = None  # the source's ring_light, linear RGB (3,)
+    frame: int = -1  # the source frame it came from
+
+
+def cut_patch(frame_rgb: np.ndarray, mouth: MouthFrame, index: int = -1) -> Patch:
+    """The interior under `mouth`'s upper inner lip in `frame_rgb`, as a patch."""
+    s = np.linspace(-1.0, 1.0, PATCH_WIDTH, dtype=np.float32)
+    depth = np.linspace(0.0, PATCH_DEPTH, PATCH_ROWS, dtype=np.float32)
+    upper = np.interp(s, mouth.upper_s, mouth.upper_t).astype(np.float32)
+    lower = np.interp(s, mouth.lower_s, mouth.lower_t).astype(np.float32)
+    ss = np.broadcast_to(s[None, :], (PATCH_ROWS, PATCH_WIDTH))
+    tt = upper[None, :] + depth[:, None]
+    xs, ys = mouth.to_image(ss, tt)
+    pixels = cv2.remap(frame_rgb, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    # Inside the opening, fading out a pixel or two before the lower lip, a few pixels before
+    # the corners (where the lips meet at a slant) and over the patch's last rows.
+    px = mouth.half_width
+    valid = np.clip((lower[None, :] - tt) * px / 2.0, 0, 1)
+    valid *= np.clip((1.0 - np.abs(s))[None, :] * px / 4.0, 0, 1)
+    valid *= np.clip((PATCH_DEPTH - depth)[:, None] / (0.15 * PATCH_DEPTH), 0, 1)
+    return Patch(mouth.source_gap(), pixels, valid.astype(np.float32), ring_light(frame_rgb, mouth), index)
+
+
+_RGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]],
+                       np.float32) / np.array([[0.9505], [1.0], [1.089]], np.float32)  # D65 white = 1
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab of sRGB values in 0..255 (n x 3); in numpy, as OpenCV's costs more per call than
+    these few pixels do."""
+    c = np.clip(rgb.reshape(-1, 3).astype(np.float32) / 255, 0, 1)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ _RGB_TO_XYZ.T
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
+
+
+def interior_share(frame_rgb: np.ndarray, mouth: MouthFrame, patch: Patch) -> float:
+    """How much of the patch's opening is unlike the lips around it (teeth, tongue, dark): a
+    mouth the mesh reads as a little open while the lips still touch gives a patch of lip."""
+    s = np.linspace(-0.6, 0.6, 12, dtype=np.float32)
+    upper = np.interp(s, mouth.upper_s, mouth.upper_t).astype(np.float32) - 0.08
+    lower = np.interp(s, mouth.lower_s, mouth.lower_t).astype(np.float32) + 0.08
+    xs, ys = mouth.to_image(np.concatenate([s, s]), np.concatenate([upper, lower]))
+    lips = cv2.remap(frame_rgb, xs.reshape(1, -1).astype(np.float32), ys.reshape(1, -1).astype(np.float32),
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    # Every other row and third column are enough to tell.
+    inside = patch.valid[::2, ::3] > 0.5
+    if not inside.any():
+        return 0.0
+    # At a common exposure (the lips' mean brought to a fixed brightness), so that the test
+    # does not depend on the light.
+    lips_linear = _linear(lips.reshape(-1, 3).astype(np.float32)).mean(axis=0)
+    gain = np.float32(0.2 / max(float(lips_linear.mean()), 1e-4))
+    lip_lab = _lab(_srgb(lips_linear[None, :] * gain)).mean(axis=0)
+    seen = _lab(_srgb(_linear(patch.pixels[::2, ::3][inside]) * gain))
+    far = np.linalg.norm(seen - lip_lab, axis=1) > LIP_DISTANCE
+    return float(far.mean())
+
+
+def _relit(patch: Patch, light: np.ndarray | None) -> np.ndarray:
+    """The patch's pixels under `light` (a target's ring_light): a gain per channel in linear
+    light from the source's ring to the target's."""
+    if light is None or patch.light is None:
+        return patch.pixels
+    gain = np.clip(light / patch.light, 1 / MAX_GAIN, MAX_GAIN).astype(np.float32)
+    return np.clip(_srgb(_linear(patch.pixels) * gain[None, None, :]), 0, 255).astype(np.float32)
+
+
+def _light_distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    if a is None or b is None:
+        return 0.0
+    return float(np.abs(np.log(a / b)).mean())
+
+
+@dataclass
+class MouthBank:
+    """Patches by band of opening (`bands[band]`: up to PER_BAND patches) and the running
+    choice of the render."""
+
+    bands: dict[int, list[Patch]] = field(default_factory=dict)
+    indexed: bool = False  # filled from the whole video before rendering: no fade-in
+    chosen: Patch | None = None
+    previous: Patch | None = None  # the patch being crossfaded away from
+    since_switch: int = CROSSFADE
+    uses: int = 0
+    seen: int = 0  # source frames observed
+    light: np.ndarray | None = None  # running estimate of the target's light
+
+    @property
+    def patches(self) -> list[Patch]:
+        return [p for band in sorted(self.bands) for p in self.bands[band]]
+
+    def observe(self, frame_rgb: np.ndarray, mouth: MouthFrame) -> None:
+        """Offer this source frame's interior: kept if its mouth is open and it is among the
+        most open of its band (patches of one band at least RENEW frames apart)."""
+        index = self.seen
+        self.seen += 1
+        gap = mouth.source_gap()
+        if gap < MIN_GAP:
+            return
+        band = int(gap / BAND)
+        kept = self.bands.setdefault(band, [])
+        near = [p for p in kept if index - p.frame < RENEW]
+        if near:
+            # A neighbour in time: keep whichever is more open.
+            if max(p.gap for p in near) >= gap:
+                return
+            for p in near:
+                kept.remove(p)
+        elif len(kept) >= PER_BAND:
+            least = min(kept, key=lambda p: p.gap)
+            if least.gap >= gap:
+                return
+            kept.remove(least)
+        patch = cut_patch(frame_rgb, mouth, index)
+        if interior_share(frame_rgb, mouth, patch) < MIN_INTERIOR:
+            return
+        kept.append(patch)
+        if len(self.bands) > KEEP:
+            del self.bands[min(self.bands)]  # the least open is the least useful
+
+    def choose(self, target_gap: float, light: np.ndarray | None = None) -> tuple[Patch, float] | None:
+        """The interior to use for an opening of `target_gap` in a frame lit by `light` (its
+        ring_light), brought to that light, and its weight."""
+        if not self.bands or target_gap <= 0.0:
+            return None
+        if light is not None:
+            self.light = light if self.light is None else \
+                (1 - LIGHT_SMOOTHING) * self.light + LIGHT_SMOOTHING * light
+        fits = [p for p in self.patches if p.gap >= 0.6 * target_gap]
+        if not fits:
+            return None
+
+        def cost(p: Patch) -> float:
+            return abs(p.gap - target_gap) + LIGHT_COST * _light_distance(p.light, self.light)
+
+        best = min(fits, key=lambda p: (cost(p), p.frame))
+        # Hold the last choice while it still fits: a new patch every frame would flicker.
+        if self.chosen is not None and self.chosen.gap >= 0.6 * target_gap \
+                and cost(self.chosen) < cost(best) + HOLD_MARGIN:
+            best = self.chosen
+        if best is not self.chosen:
+            self.previous, self.chosen, self.since_switch = self.chosen, best, 0
+        self.since_switch += 1
+        self.uses += 1
+        pixels, valid = _relit(best, self.light), best.valid
+        if self.previous is not None and self.since_switch < CROSSFADE:
+            w = np.float32(self.since_switch / CROSSFADE)
+            pixels = _relit(self.previous, self.light) * (1 - w) + pixels * w
+            valid = self.previous.valid * (1 - w) + valid * w
+        weight = 1.0 if self.indexed else min(1.0, self.uses / FADE_IN)
+        return Patch(best.gap, pixels, valid, self.light, best.frame), weight
+
+
+def lay_patch(patch: Patch, s: np.ndarray, below_lip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Colours and validity of `patch` at points `s` across the mouth and `below_lip` (half
+    mouth widths under the upper inner lip), 1-D arrays."""
+    cols = ((s + 1.0) * 0.5 * (PATCH_WIDTH - 1)).astype(np.float32)
+    rows = (below_lip / PATCH_DEPTH * (PATCH_ROWS - 1)).astype(np.float32)
+    map_x, map_y = cols.reshape(-1, 1), rows.reshape(-1, 1)
+    colours = cv2.remap(patch.pixels, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    valid = cv2.remap(patch.valid, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                      borderValue=(0.0,))
+    inside = (np.abs(s) <= 1.0) & (below_lip >= 0) & (below_lip <= PATCH_DEPTH)
+    return colours.reshape(-1, 3), np.where(inside, valid.reshape(-1), 0.0).astype(np.float32)
