@@ -3,8 +3,8 @@
 `fetch_input` (workers) fetches URLs chosen by strangers, so it guards the network it runs in:
 - http(s) only; the host is resolved once and every address it has must be public (see
   `services.net.addresses`), unless `Settings.allow_private_urls`;
-- the connection goes to the address that was checked (the URL is rewritten to the IP, the Host
-  header and TLS SNI keep the name), so a second DNS answer cannot send it elsewhere;
+- the connection goes to the address that was checked (`services.net.pinning`, shared with
+  webhook delivery), so a second DNS answer cannot send it elsewhere;
 - redirects are followed by hand, at most `FetchLimits.max_redirects`, each one checked again;
 - connect, read and total timeouts; the size cap holds while streaming, whatever the headers say;
 - the body must be the kind of media asked for, judged by its first bytes (`services.net.sniff`).
@@ -19,12 +19,8 @@ says which input and what to do about it.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +29,8 @@ import httpx
 from services.core.settings import Settings
 from services.engine.engine_errors import MediaError
 from services.net import sniff
-from services.net.addresses import IPAddress, forbidden_reason, literal_ip
+from services.net.addresses import IPAddress, forbidden_reason
+from services.net.pinning import Resolver, addresses_of, host_of, pin, system_resolver
 from services.storage.links import own_object
 
 MAX_BYTES = 512 * 1024 * 1024
@@ -57,20 +54,6 @@ class FetchLimits:
     read_timeout: float = 30.0  # longest silence while the body streams
     total_timeout: float = 300.0
     max_redirects: int = 5
-
-
-# host, port -> the addresses to try, in order. A seam: tests pass their own.
-Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
-
-
-async def system_resolver(host: str, port: int) -> list[IPAddress]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    found: list[IPAddress] = []
-    for *_, sockaddr in infos:
-        address = literal_ip(str(sockaddr[0]).split("%", 1)[0])  # drop an IPv6 zone id
-        if address is not None and address not in found:
-            found.append(address)
-    return found
 
 
 @dataclass(frozen=True)
@@ -157,19 +140,15 @@ async def _checked_addresses(url: httpx.URL, settings: Settings, what: _Input, r
     if url.scheme not in ("http", "https"):
         raise FetchError(f"{what.subject} {verb} a {url.scheme or 'schemeless'} URL; "
                          "only http and https URLs can be fetched")
-    host = url.raw_host.decode("ascii")
+    host = host_of(url)
     if not host:
         raise FetchError(f"{what.subject} has no host name")
-    literal = literal_ip(host)
-    if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            addresses = await resolver(host, url.port or (443 if url.scheme == "https" else 80))
-        except OSError:
-            addresses = []
-        if not addresses:
-            raise FetchError(f"Could not fetch {what.object}: the host name {host} could not be resolved")
+    try:
+        addresses = await addresses_of(url, resolver)
+    except OSError:
+        addresses = []
+    if not addresses:
+        raise FetchError(f"Could not fetch {what.object}: the host name {host} could not be resolved")
     if not settings.allow_private_urls:
         for address in addresses:
             reason = forbidden_reason(address)
@@ -182,15 +161,12 @@ async def _checked_addresses(url: httpx.URL, settings: Settings, what: _Input, r
 async def _connect(client: httpx.AsyncClient, url: httpx.URL, addresses: list[IPAddress],
                    what: _Input, limits: FetchLimits) -> httpx.Response:
     """Send the GET to the checked addresses in turn, the first that accepts a connection."""
-    host = url.raw_host.decode("ascii")
-    # SNI and certificate checks use the name; an IP-literal URL has none to give.
-    extensions = {} if literal_ip(host) is not None else {"sni_hostname": host}
-    headers = {"Host": url.netloc.decode("ascii"), "User-Agent": USER_AGENT,
-               "Accept-Encoding": "identity", "Accept": "*/*"}
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", "Accept": "*/*"}
     error: httpx.TransportError | None = None
     for address in addresses:
-        request = client.build_request("GET", url.copy_with(host=str(address)), headers=headers,
-                                       extensions=extensions)
+        pinned = pin(url, address)
+        request = client.build_request("GET", pinned.url, headers={**headers, **pinned.headers},
+                                       extensions=pinned.extensions)
         try:
             return await client.send(request, stream=True)
         except httpx.ConnectError as exc:
@@ -275,23 +251,23 @@ def download(url: str, dest: Path, max_bytes: int = MAX_BYTES, timeout: float = 
     if not url.startswith(("http://", "https://")):
         raise FetchError(f"Only http(s) URLs can be fetched: {url[:80]}")
     started = time.monotonic()
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    too_large = FetchError(f"{url[:80]} is larger than the {_size(max_bytes)} limit")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response, dest.open("wb") as out:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"{url[:80]} is larger than the {max_bytes >> 20} MiB limit")
+        with httpx.stream("GET", url, headers={"User-Agent": USER_AGENT}, timeout=timeout,
+                          follow_redirects=True) as response, dest.open("wb") as out:
+            if response.is_error:
+                raise FetchError(f"Could not fetch {url[:80]}: HTTP {response.status_code}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise too_large
             size = 0
-            while chunk := response.read(CHUNK):
+            for chunk in response.iter_bytes(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise FetchError(f"{url[:80]} is larger than the {max_bytes >> 20} MiB limit")
+                    raise too_large
                 if time.monotonic() - started > total_timeout:
                     raise FetchError(f"{url[:80]} took longer than {total_timeout:.0f} s to fetch")
                 out.write(chunk)
-    except urllib.error.HTTPError as exc:
-        raise FetchError(f"Could not fetch {url[:80]}: HTTP {exc.code}") from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise FetchError(f"Could not fetch {url[:80]}: {reason}") from exc
+    except httpx.HTTPError as exc:
+        raise FetchError(f"Could not fetch {url[:80]}: {exc}") from exc
     return dest

@@ -22,17 +22,20 @@ What a receiver does, and what `verify` does for Python receivers:
    `v1,` signature in the header (there can be several, space-separated, while a secret rotates);
 2. refuse a timestamp more than `tolerance` seconds away from its own clock (replays);
 3. deduplicate on `webhook-id`: delivery is at least once, so a retry may repeat a delivery.
-Any Standard Webhooks library (e.g. the `standardwebhooks` packages) verifies these too.
+Any Standard Webhooks library (e.g. the `standardwebhooks` packages) verifies these too; the
+signatures themselves are made by that library.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from standardwebhooks.webhooks import Webhook
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
@@ -52,10 +55,10 @@ def secret_bytes(secret: str) -> bytes:
 
 
 def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """`v1,<base64 HMAC-SHA256>` of `<msg_id>.<timestamp>.<body>`."""
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
-    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
+    """`v1,<base64 HMAC-SHA256>` of `<msg_id>.<timestamp>.<body>`, made by the `standardwebhooks`
+    library (the reference implementation, so what we send is what every receiver library checks)."""
+    signer = Webhook(secret_bytes(secret))
+    return signer.sign(msg_id, datetime.fromtimestamp(timestamp, UTC), body.decode())
 
 
 def signature_headers(secret: str, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
@@ -68,7 +71,11 @@ def signature_headers(secret: str, msg_id: str, body: bytes, timestamp: int | No
 def verify(secret: str, headers: Mapping[str, str], body: bytes | str, tolerance: int = 300,
            now: float | None = None) -> None:
     """Raise InvalidSignature unless `body` with `headers` was signed with `secret` within
-    `tolerance` seconds of `now`. Header names are matched case-insensitively."""
+    `tolerance` seconds of `now`. Header names are matched case-insensitively.
+
+    The library's own `Webhook.verify` is not used here: its tolerance and clock are fixed (five
+    minutes, the real time), which receivers and tests need to choose, and a malformed
+    signature header makes it raise a bare ValueError instead of its verification error."""
     lowered = {k.lower(): v for k, v in headers.items()}
     msg_id = lowered.get("webhook-id", "")
     stamp = lowered.get("webhook-timestamp", "")
@@ -83,7 +90,10 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes | str, tolerance
     if abs(current - timestamp) > tolerance:
         raise InvalidSignature("webhook-timestamp is too far from the current time")
     raw = body.encode() if isinstance(body, str) else body
-    expected = signature(secret, msg_id, timestamp, raw)
+    try:
+        expected = signature(secret, msg_id, timestamp, raw)
+    except UnicodeDecodeError as exc:
+        raise InvalidSignature("the body is not UTF-8 text") from exc
     # Compare with every v1 signature offered: a sender rotating its secret sends two.
     for candidate in given.split():
         if candidate.startswith(f"{SIGNATURE_VERSION},") and hmac.compare_digest(

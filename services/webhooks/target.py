@@ -10,19 +10,16 @@ pins the request to the address it checked: the request goes to that IP, with th
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
 from services.core.settings import Settings
-from services.net.addresses import literal_ip
+from services.net.pinning import PinnedRequest, Resolver, addresses_of, host_of, pin, system_resolver
 from services.webhooks.url_rules import is_public_address, validate_webhook_url
 
-# (host, port) -> the addresses it resolves to
-Resolver = Callable[[str, int], Awaitable[list[str]]]
+__all__ = ["RefusedURL", "Resolver", "UnresolvableHost", "WebhookTarget", "resolve_target", "system_resolver"]
+
+WebhookTarget = PinnedRequest
 
 
 class RefusedURL(Exception):
@@ -33,18 +30,6 @@ class UnresolvableHost(Exception):
     """The host name did not resolve (maybe for now): worth another attempt later."""
 
 
-@dataclass(frozen=True)
-class WebhookTarget:
-    url: httpx.URL  # what to connect to
-    headers: dict[str, str] = field(default_factory=dict)  # Host, when pinned to an IP
-    extensions: dict[str, Any] = field(default_factory=dict)  # TLS server name, when pinned
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
 async def resolve_target(url: str, settings: Settings, timeout: float = 5.0,
                          resolver: Resolver = system_resolver) -> WebhookTarget:
     problem = validate_webhook_url(url, settings)
@@ -53,24 +38,16 @@ async def resolve_target(url: str, settings: Settings, timeout: float = 5.0,
     parsed = httpx.URL(url)
     if settings.allow_private_urls:
         return WebhookTarget(parsed)
-    host = parsed.raw_host.decode("ascii")  # IDNA form, as DNS and TLS see it
-    literal = literal_ip(host)
-    if literal is not None:
-        return WebhookTarget(parsed)  # validate_webhook_url has already checked its range
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    host = host_of(parsed)
     try:
-        answers = await asyncio.wait_for(resolver(host, port), timeout)
+        addresses = await asyncio.wait_for(addresses_of(parsed, resolver), timeout)
     except (OSError, TimeoutError) as exc:
         raise UnresolvableHost(f"could not resolve {host}: {exc or 'timed out'}") from exc
-    # getaddrinfo may add a scope to link-local IPv6 answers ("fe80::1%eth0").
-    addresses = [ip for a in answers if (ip := literal_ip(a.split("%")[0])) is not None]
     if not addresses:
         raise UnresolvableHost(f"{host} has no address")
     # Every answer must be public: a name mixing public and private answers is refused too.
+    # (An IP literal was already judged by validate_webhook_url.)
     private = [str(ip) for ip in addresses if not is_public_address(ip)]
     if private:
         raise RefusedURL(f"{host} resolves to a non-public address ({private[0]})")
-    pinned = parsed.copy_with(host=str(addresses[0]))
-    netloc = parsed.netloc.decode("ascii")
-    extensions: dict[str, Any] = {"sni_hostname": host} if parsed.scheme == "https" else {}
-    return WebhookTarget(pinned, {"Host": netloc}, extensions)
+    return pin(parsed, addresses[0])

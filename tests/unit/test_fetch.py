@@ -22,7 +22,7 @@ import pytest
 
 from services.core.settings import Settings
 from services.net.addresses import IPAddress, forbidden_reason, literal_ip
-from services.net.fetch import FetchError, FetchLimits, ForbiddenAddress, fetch_input
+from services.net.fetch import FetchError, FetchLimits, ForbiddenAddress, download, fetch_input
 from services.storage.links import LocalStorage, signed_url
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
@@ -330,3 +330,17 @@ def test_address_policy() -> None:
     assert literal_ip("[::1]") == ipaddress.ip_address("::1")
     assert literal_ip("example.com") is None
     assert literal_ip("1e100.net") is None
+
+
+def test_the_cli_download_follows_redirects_and_keeps_its_limits(served: Served, tmp_path: Path) -> None:
+    served.body("/a.wav", b"RIFF" + bytes(2000))
+    served.redirect("/moved", "/a.wav")
+    served.body("/gone", b"nope", status=404)
+    got = download(served.url("/moved"), tmp_path / "a.wav")
+    assert got.read_bytes() == b"RIFF" + bytes(2000)
+    with pytest.raises(FetchError, match="HTTP 404"):
+        download(served.url("/gone"), tmp_path / "b.wav")
+    with pytest.raises(FetchError, match="larger than"):
+        download(served.url("/a.wav"), tmp_path / "c.wav", max_bytes=1000)
+    with pytest.raises(FetchError, match="Only http"):
+        download("file:///etc/passwd", tmp_path / "d")

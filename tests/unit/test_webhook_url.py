@@ -7,6 +7,7 @@ import ipaddress
 import pytest
 
 from services.core.settings import Settings
+from services.net.addresses import IPAddress
 from services.webhooks.target import RefusedURL, Resolver, UnresolvableHost, resolve_target, system_resolver
 from services.webhooks.url_rules import is_public_address, validate_webhook_url
 
@@ -55,9 +56,9 @@ def test_public_addresses(address: str, public: bool) -> None:
     assert is_public_address(ipaddress.ip_address(address)) is public
 
 
-def _answers(*addresses: str) -> Resolver:
-    async def resolver(host: str, port: int) -> list[str]:
-        return list(addresses)
+def _answers(*addresses: str | IPAddress) -> Resolver:
+    async def resolver(host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address(str(a)) for a in addresses]
     return resolver
 
 
@@ -83,7 +84,7 @@ async def test_a_name_resolving_to_loopback_is_refused() -> None:
 
 
 async def test_unresolvable_host_is_worth_retrying() -> None:
-    async def failing(host: str, port: int) -> list[str]:
+    async def failing(host: str, port: int) -> list[IPAddress]:
         raise OSError("Name or service not known")
     with pytest.raises(UnresolvableHost):
         await resolve_target("https://hooks.example.com/", STRICT, resolver=failing)

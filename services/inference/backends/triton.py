@@ -9,14 +9,13 @@ operator-supplied generator (`lipsync export-generator`). It blocks (`tritonclie
 render calls it from its own thread once per batch of frames, as it would call ONNX Runtime.
 
 Failures split in two. A server that does not answer (UNAVAILABLE: down or restarting;
-DEADLINE_EXCEEDED: overloaded) is retried with growing pauses, then `ModelServerUnavailable` is
+DEADLINE_EXCEEDED: overloaded) is retried with growing pauses (tenacity), then `ModelServerUnavailable` is
 raised, for the caller to try again later. A server that answers with an error (unknown model,
 wrong input) is a deployment problem that no retry mends: `ModelError` at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
 import time
@@ -25,6 +24,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 from tritonclient.grpc import InferenceServerClient as BlockingClient
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
@@ -124,22 +131,16 @@ class TritonMouthModel:
             await client.close()
 
     async def _call(self, request: Callable[[InferenceServerClient], Awaitable[T]]) -> T:
-        pause = self.retries.first_pause
-        for attempt in range(1, self.retries.tries + 1):
-            try:
-                return await request(self._connection())
-            except InferenceServerException as exc:
-                if exc.status() not in RETRYABLE:
-                    raise ModelError(f"Triton refused the {self.model} request: {exc.message()}") from exc
-                last = exc
-            if attempt < self.retries.tries:
-                log.warning("Triton at %s: %s (try %d of %d); retrying in %.2f s", self.url,
-                            last.message(), attempt, self.retries.tries, pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, self.retries.max_pause)
-        raise ModelServerUnavailable(
-            f"The model server (Triton at {self.url}) did not answer after {self.retries.tries} "
-            f"tries: {last.message()}")
+        try:
+            async for attempt in AsyncRetrying(**_retry_policy(self.retries, self.url)):
+                with attempt:
+                    try:
+                        return await request(self._connection())
+                    except InferenceServerException as exc:
+                        raise _refused_or_unanswered(exc, self.model) from exc
+        except _Unanswered as exc:
+            raise _unavailable(self.url, self.retries, exc) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
 
 
 class _Closed:
@@ -197,19 +198,46 @@ class TritonFrameGenerator:
             self._client = _Closed()
 
     def _call(self, request: Callable[[], T]) -> T:
-        pause = self.retries.first_pause
-        for attempt in range(1, self.retries.tries + 1):
-            try:
-                return request()
-            except InferenceServerException as exc:
-                if exc.status() not in RETRYABLE:
-                    raise ModelError(f"Triton refused the {self.model} request: {exc.message()}") from exc
-                last = exc
-            if attempt < self.retries.tries:
-                log.warning("Triton at %s: %s (try %d of %d); retrying in %.2f s", self.url,
-                            last.message(), attempt, self.retries.tries, pause)
-                time.sleep(pause)
-                pause = min(pause * 2, self.retries.max_pause)
-        raise ModelServerUnavailable(
-            f"The model server (Triton at {self.url}) did not answer after {self.retries.tries} "
-            f"tries: {last.message()}")
+        try:
+            for attempt in Retrying(**_retry_policy(self.retries, self.url)):
+                with attempt:
+                    try:
+                        return request()
+                    except InferenceServerException as exc:
+                        raise _refused_or_unanswered(exc, self.model) from exc
+        except _Unanswered as exc:
+            raise _unavailable(self.url, self.retries, exc) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+class _Unanswered(Exception):
+    """The server did not answer (down, restarting, overloaded): worth another try."""
+
+    def __init__(self, cause: InferenceServerException) -> None:
+        super().__init__(cause.message())
+        self.cause = cause
+
+
+def _refused_or_unanswered(exc: InferenceServerException, model: str) -> Exception:
+    if exc.status() in RETRYABLE:
+        return _Unanswered(exc)
+    return ModelError(f"Triton refused the {model} request: {exc.message()}")
+
+
+def _retry_policy(retries: Retries, url: str) -> dict[str, Any]:
+    """tenacity's arguments: only unanswered calls are retried, with pauses doubling from
+    `first_pause` up to `max_pause`, and the last failure re-raised."""
+    def warn(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        log.warning("Triton at %s: %s (try %d of %d); retrying in %.2f s", url, failure,
+                    state.attempt_number, retries.tries, pause)
+
+    return {"stop": stop_after_attempt(retries.tries),
+            "wait": wait_exponential(multiplier=retries.first_pause, max=retries.max_pause),
+            "retry": retry_if_exception_type(_Unanswered), "before_sleep": warn, "reraise": True}
+
+
+def _unavailable(url: str, retries: Retries, last: _Unanswered) -> ModelServerUnavailable:
+    return ModelServerUnavailable(
+        f"The model server (Triton at {url}) did not answer after {retries.tries} tries: {last}")
