@@ -45,6 +45,7 @@ from services.store import keys
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
 from services.store.jobs import JobStore, Status
+from services.store.streams import StreamConsumer, StreamEntry
 from services.webhooks.deliveries import AttemptRecord, Claim, DeliveryState, DeliveryStore
 from services.webhooks.signing import signature_headers
 from services.webhooks.target import RefusedURL, UnresolvableHost, resolve_target
@@ -100,6 +101,7 @@ class WebhookDispatcher:
         self._stopped = asyncio.Event()
         self._started = False
         self._last_reclaim = 0.0
+        self.events = StreamConsumer(redis, keys.JOB_EVENTS, keys.WEBHOOK_GROUP)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -109,7 +111,7 @@ class WebhookDispatcher:
             raise RuntimeError("a WebhookDispatcher runs once")
         self._started = True
         try:
-            await self._ensure_group()
+            await self.events.ensure_group()
             events = asyncio.create_task(self._event_loop(), name="webhook-events")
             schedule = asyncio.create_task(self._schedule_loop(), name="webhook-schedule")
             try:
@@ -122,7 +124,7 @@ class WebhookDispatcher:
                     await asyncio.wait_for(schedule, self.poll_interval + 5)
                 await asyncio.gather(events, return_exceptions=True)
                 await self._drain()
-                await self._forget_consumer()
+                await self.events.forget(self.consumer)
         finally:
             if self._owns_http:
                 await self.http.aclose()
@@ -151,45 +153,33 @@ class WebhookDispatcher:
 
     # -- events -> deliveries --------------------------------------------------------------
 
-    async def _ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(keys.JOB_EVENTS, keys.WEBHOOK_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
     async def _event_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                for entry_id, fields in await self._reclaim_events() + await self._read_events():
+                for entry in await self._reclaim_events() + await self._read_events():
                     try:
-                        await self._on_event(entry_id, fields)
+                        await self._on_event(entry.entry_id, entry.fields)
                     except (RedisError, ValueError, KeyError) as exc:
                         # Left pending: taken over again after `claim_idle`.
-                        log.warning("webhook event %s: %s", entry_id, exc)
+                        log.warning("webhook event %s: %s", entry.entry_id, exc)
             except Exception as exc:
                 if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
-                    await self._ensure_group()  # the stream was deleted under us
+                    await self.events.ensure_group()  # the stream was deleted under us
                     continue
                 log.warning("webhook events: %s", exc)
                 await asyncio.sleep(self.poll_interval)
 
-    async def _read_events(self) -> list[tuple[str, dict[str, str]]]:
-        reply = await self.redis.xreadgroup(keys.WEBHOOK_GROUP, self.consumer, {keys.JOB_EVENTS: ">"},
-                                            count=32, block=max(1, int(self.poll_interval * 1000)))
-        return [(entry_id, fields) for _, items in reply or [] for entry_id, fields in items]
+    async def _read_events(self) -> list[StreamEntry]:
+        block_ms = max(1, int(self.poll_interval * 1000))
+        return await self.events.read(self.consumer, count=32, block_ms=block_ms)
 
-    async def _reclaim_events(self) -> list[tuple[str, dict[str, str]]]:
+    async def _reclaim_events(self) -> list[StreamEntry]:
         """Events another dispatcher read but never acknowledged (it died)."""
         now = time.monotonic()
         if now - self._last_reclaim < self.claim_idle / 2:
             return []
         self._last_reclaim = now
-        reply = await self.redis.xautoclaim(keys.JOB_EVENTS, keys.WEBHOOK_GROUP, self.consumer,
-                                            min_idle_time=int(self.claim_idle * 1000),
-                                            start_id="0-0", count=32)
-        claimed = reply[1] if len(reply) > 1 else []
-        return [(entry_id, fields or {}) for entry_id, fields in claimed]
+        return await self.events.reclaim(self.consumer, self.claim_idle, count=32)
 
     async def _on_event(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
@@ -197,7 +187,7 @@ class WebhookDispatcher:
         except NotFound:
             record = None
         if record is None or not record.webhook or record.status is Status.PROCESSING:
-            await self.redis.xack(keys.JOB_EVENTS, keys.WEBHOOK_GROUP, entry_id)
+            await self.events.ack(entry_id)
             return
         # Fixed now, so every attempt sends the same bytes under the same webhook-id.
         body = json.dumps(message_to_json_dict(job_message(record, self.settings)),
@@ -206,14 +196,6 @@ class WebhookDispatcher:
                                           time.time(), event=(keys.WEBHOOK_GROUP, entry_id))
         if created:
             self._wake.set()
-
-    async def _forget_consumer(self) -> None:
-        """Leave the group tidy; a consumer still holding events keeps them for a takeover."""
-        with contextlib.suppress(RedisError):
-            for info in await self.redis.xinfo_consumers(keys.JOB_EVENTS, keys.WEBHOOK_GROUP):
-                if info.get("name") == self.consumer and int(info.get("pending", 0)) == 0:
-                    await self.redis.xgroup_delconsumer(keys.JOB_EVENTS, keys.WEBHOOK_GROUP,
-                                                        self.consumer)
 
     # -- schedule -> attempts ----------------------------------------------------------------
 
