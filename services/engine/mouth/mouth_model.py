@@ -98,7 +98,7 @@ class FeatureWindows:
             s, v = shapes[0], logits[0]
         else:
             s, v = self._stitch(shapes, logits)
-        return MouthTrack(_fit(s, self.n_frames), _softmax(_fit(v, self.n_frames)))
+        return MouthTrack(_fit(s, self.n_frames), softmax(_fit(v, self.n_frames)))
 
     def _stitch(self, shapes: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n_out = self.n_steps // FEATURES_PER_FRAME
@@ -165,7 +165,7 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([x, pad]).astype(np.float32)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

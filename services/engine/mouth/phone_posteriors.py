@@ -186,7 +186,13 @@ def phonetic_features(audio16k: np.ndarray) -> np.ndarray:
     # The matrix products are small: BLAS threads cost more than they give, and fight the
     # render's own threads for the cores (measured: 2x slower with two threads on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
-        feat = deltas(normalize(cepstra(audio16k)))
+        return posteriors(deltas(normalize(cepstra(audio16k))))
+
+
+def posteriors(feat: np.ndarray) -> np.ndarray:
+    """[T, 39] normalised cepstra with deltas -> [T, N_FEATURES] (see `phonetic_features`).
+    Frame by frame, so a live stream runs it on each new stretch of frames alone."""
+    with threadpool_limits(limits=1, user_api="blas"):
         sen = senone_log_likelihoods(feat).reshape(len(feat), -1) * ACOUSTIC_SCALE
     sen -= sen.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(sen).sum(axis=1, keepdims=True))

@@ -141,22 +141,48 @@ def render_image(
     seed = resolve_seed(seed)
     rng = np.random.default_rng(seed)
     with stages.stage("decode"):
-        picture, upscale = _load_picture(image, resolution, limits)
         speech = _load_speech(audio, limits)
-        size = (picture.shape[1], picture.shape[0])
-        mask = _feathered_mask(mask_image, size, limits) if mask_image else None
     frames = _frames_for(speech.size)
-    with stages.stage("faces"):
-        (face,) = select_faces(picture, count=1, mask=mask)
+    portrait = prepare_portrait(image, resolution, style, mask_image, limits, stages)
     with stages.stage("inference"):
         shapes = shapes_from(speech, frames)
+    shapes = styled_shapes(shapes, style.expressiveness, portrait.open_gain)
+    _animate_still(portrait.picture, [(portrait.animator, shapes)], speech, out, rng, stages,
+                   progress, style)
+    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms, style)
+
+
+@dataclass
+class Portrait:
+    """A still portrait made ready to animate: analysed once, then drawn frame by frame."""
+
+    picture: np.ndarray  # at output size, with the style's expression applied
+    animator: FaceAnimator
+    open_gain: float  # the expression's gain on mouth openings (`styled_shapes`)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.picture.shape[1], self.picture.shape[0]
+
+
+def prepare_portrait(image: str | Path, resolution: str, style: Style,
+                     mask_image: str | Path | None = None,
+                     limits: media.Limits = media.DEFAULT_LIMITS,
+                     stages: StageTimer | None = None) -> Portrait:
+    """Load `image` at `resolution`, find its face and set up its animator (the image render's
+    and a live session's first step)."""
+    stages = stages or StageTimer()
+    with stages.stage("decode"):
+        picture, upscale = _load_picture(image, resolution, limits)
+        size = (picture.shape[1], picture.shape[0])
+        mask = _feathered_mask(mask_image, size, limits) if mask_image else None
+    with stages.stage("faces"):
+        (face,) = select_faces(picture, count=1, mask=mask)
     expression = expression_for(style)
     with stages.stage("faces"):
         picture, landmarks = apply_expression(picture, face.landmarks, expression, mask=mask)
-    shapes = styled_shapes(shapes, style.expressiveness, expression.open_gain)
     animator = FaceAnimator(picture, landmarks, mask=mask, softness=softness_for(upscale))
-    _animate_still(picture, [(animator, shapes)], speech, out, rng, stages, progress, style)
-    return RenderResult(Path(out), frames, frames / media.FPS, seed, stages.ms, style)
+    return Portrait(picture, animator, expression.open_gain)
 
 
 def render_multi(
