@@ -12,15 +12,14 @@ import asyncio
 import contextlib
 import logging
 
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health
 
+from services.core.health import NOT_SERVING, SERVING
 from services.inference.shapes import AsyncMouthModel
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 async def follow_model_server(model: AsyncMouthModel, servicer: health.aio.HealthServicer, service: str,

@@ -17,10 +17,11 @@ import os
 import socket
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc
+from services.core.grpc_errors import ErrorInterceptor
+from services.core.health import add_health, set_all
 from services.core.settings import Settings
 from services.inference.pipeline import JobPipeline
 from services.inference.readiness import follow_model_server
@@ -38,13 +39,11 @@ MAX_MESSAGE = 4 << 20  # requests are small; result chunks are 1 MiB
 
 def _build(address: str, settings: Settings, model: AsyncMouthModel | None = None
            ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()],
+                             options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE)])
     inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(settings, model), server)
-    health_servicer = health.aio.HealthServicer()  # "" (the whole server) starts SERVING
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (INFERENCE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    health_servicer = add_health(server, (INFERENCE_SERVICE,))
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind the inference service to {address}")
@@ -70,7 +69,7 @@ async def serve_inference(settings: Settings, stop_event: asyncio.Event, grace: 
     await server.start()
     watch_stop = asyncio.Event()
     if model is None:
-        await health_servicer.set(INFERENCE_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        await set_all(health_servicer, (INFERENCE_SERVICE,))
         watching = None
     else:
         watching = asyncio.create_task(

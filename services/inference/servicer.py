@@ -23,9 +23,8 @@ import grpc
 from google.protobuf import struct_pb2
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
-from services.core.errors import InvalidArgument, ServiceError, to_rpc_status
+from services.core.errors import InvalidArgument
 from services.core.settings import Settings
-from services.engine.engine_errors import InputError
 from services.engine.render.renderer import RenderResult, ShapeSource, model_shapes, resolve_seed
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for
@@ -83,16 +82,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     async def Render(self, request: inference_pb2.RenderRequest,
                      context: grpc.aio.ServicerContext) -> AsyncIterator[inference_pb2.RenderEvent]:
-        try:
-            async for event in self._render(form_of(request, self.settings)):
-                yield event
-        except InputError as exc:
-            await context.abort_with_status(to_rpc_status(InvalidArgument(str(exc))))
-        except ServiceError as exc:
-            await context.abort_with_status(to_rpc_status(exc))
-        except Exception:
-            log.exception("Render failed")
-            await context.abort_with_status(to_rpc_status(ServiceError("Internal error while rendering")))
+        # Errors become statuses in the server's ErrorInterceptor (an InputError: INVALID_ARGUMENT).
+        async for event in self._render(form_of(request, self.settings)):
+            yield event
 
     async def _render(self, form: RenderForm) -> AsyncIterator[inference_pb2.RenderEvent]:
         started = time.monotonic()
