@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 
-CREDITS_PER_SECOND = {"480p": 2, "720p": 4}
+from services.core.vocabulary import Resolution
+
+CREDITS_PER_SECOND: dict[str, int] = {Resolution.P480: 2, Resolution.P720: 4}
 MINIMUM_SECONDS = 5
 
 

@@ -6,16 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.core.vocabulary import DEFAULT_RESOLUTION, Model, Order
 from services.store.jobs import JobRecord
 
 # model -> its URL inputs: (public field name, kind of media, required)
 INPUTS: dict[str, tuple[tuple[str, str, bool], ...]] = {
-    "lipsync-video": (("video", "video", True), ("audio", "audio", True),
-                      ("mask_image", "image", False)),
-    "lipsync-image": (("image", "image", True), ("audio", "audio", True),
-                      ("mask_image", "image", False)),
-    "lipsync-image-multi": (("image", "image", True), ("left_audio", "audio", True),
-                            ("right_audio", "audio", True)),
+    Model.VIDEO: (("video", "video", True), ("audio", "audio", True), ("mask_image", "image", False)),
+    Model.IMAGE: (("image", "image", True), ("audio", "audio", True), ("mask_image", "image", False)),
+    Model.IMAGE_MULTI: (("image", "image", True), ("left_audio", "audio", True),
+                        ("right_audio", "audio", True)),
 }
 
 
@@ -23,8 +22,8 @@ INPUTS: dict[str, tuple[tuple[str, str, bool], ...]] = {
 class RenderForm:
     model: str
     urls: dict[str, str] = field(default_factory=dict)  # field -> URL, only those given
-    resolution: str = "480p"
-    order: str = "meanwhile"
+    resolution: str = DEFAULT_RESOLUTION
+    order: str = Order.MEANWHILE
     seed: int | None = None  # None or -1: random
     prompt: str = ""  # style instruction text (services.engine.render.style)
 
@@ -37,8 +36,9 @@ class RenderForm:
         urls = {name: str(values[name]) for name, _, _ in INPUTS[model] if values.get(name)}
         if seed is None and values.get("seed") is not None:
             seed = int(values["seed"])
-        return cls(model=model, urls=urls, resolution=resolution or values.get("resolution") or "480p",
-                   order=values.get("order") or "meanwhile", seed=seed,
+        resolution = str(resolution or values.get("resolution") or DEFAULT_RESOLUTION)
+        return cls(model=model, urls=urls, resolution=resolution,
+                   order=str(values.get("order") or Order.MEANWHILE), seed=seed,
                    prompt=str(values.get("prompt") or ""))
 
     @classmethod

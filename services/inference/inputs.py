@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from services.core.settings import Settings
+from services.core.vocabulary import Model, Order
 from services.engine.media import av_io as media
 from services.inference.forms import INPUTS, RenderForm
 from services.net.fetch import fetch_input
@@ -39,8 +40,8 @@ def audio_seconds(path: Path, limits: media.Limits) -> float:
 def output_seconds(form: RenderForm, paths: dict[str, Path], limits: media.Limits) -> float:
     """How long the output will be, as the public API bills it. Decodes the audio (blocking),
     which also refuses unusable audio before any credits move."""
-    if form.model != "lipsync-image-multi":
+    if form.model != Model.IMAGE_MULTI:
         return audio_seconds(paths["audio"], limits)
     left = audio_seconds(paths["left_audio"], limits)
     right = audio_seconds(paths["right_audio"], limits)
-    return max(left, right) if form.order == "meanwhile" else left + right
+    return max(left, right) if form.order == Order.MEANWHILE else left + right

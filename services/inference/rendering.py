@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from services.core.settings import Settings
+from services.core.vocabulary import Model
 from services.engine.generators import wav2lip_render
 from services.engine.generators.backend import FrameGenerator
 from services.engine.media import av_io as media
@@ -23,7 +24,7 @@ from services.engine.render.style import ALL_CONTROLS, VIDEO_CONTROLS, Style, pa
 from services.inference.forms import RenderForm
 
 GENERATORS = ("", "wav2lip")
-GENERATOR_FORMS = ("lipsync-video", "lipsync-image")  # what a generator renders
+GENERATOR_FORMS = (Model.VIDEO, Model.IMAGE)  # what a generator renders
 
 
 def frame_generator(settings: Settings) -> FrameGenerator | None:
@@ -60,7 +61,7 @@ def applied_style(form: RenderForm, generator: FrameGenerator | None = None) -> 
     has (dubbing: expressiveness only; an operator's generator: none)."""
     if uses_generator(form, generator):
         return Style()
-    return parse_prompt(form.prompt, VIDEO_CONTROLS if form.model == "lipsync-video" else ALL_CONTROLS)
+    return parse_prompt(form.prompt, VIDEO_CONTROLS if form.model == Model.VIDEO else ALL_CONTROLS)
 
 
 def render_form(form: RenderForm, paths: dict[str, Path], out: Path, seed: int,
@@ -72,20 +73,21 @@ def render_form(form: RenderForm, paths: dict[str, Path], out: Path, seed: int,
     The result's `style` is `applied_style(form, generator)`."""
     if uses_generator(form, generator):
         assert generator is not None
-        draw = wav2lip_render.render_video if form.model == "lipsync-video" else wav2lip_render.render_image
-        picture = paths["video"] if form.model == "lipsync-video" else paths["image"]
+        dubbing = form.model == Model.VIDEO
+        draw = wav2lip_render.render_video if dubbing else wav2lip_render.render_image
+        picture = paths["video"] if dubbing else paths["image"]
         return draw(picture, paths["audio"], out, generator, resolution=form.resolution,
                     mask_image=paths.get("mask_image"), seed=seed, progress=progress, limits=limits)
     style = applied_style(form)
-    if form.model == "lipsync-video":
+    if form.model == Model.VIDEO:
         return render.render_video(paths["video"], paths["audio"], out, resolution=form.resolution,
                                    mask_image=paths.get("mask_image"), seed=seed, progress=progress,
                                    limits=limits, shapes_from=shapes_from, style=style)
-    if form.model == "lipsync-image":
+    if form.model == Model.IMAGE:
         return render.render_image(paths["image"], paths["audio"], out, resolution=form.resolution,
                                    mask_image=paths.get("mask_image"), seed=seed, progress=progress,
                                    limits=limits, shapes_from=shapes_from, style=style)
-    if form.model == "lipsync-image-multi":
+    if form.model == Model.IMAGE_MULTI:
         return render.render_multi(paths["image"], paths["left_audio"], paths["right_audio"], out,
                                    order=form.order, resolution=form.resolution, seed=seed,
                                    progress=progress, limits=limits, shapes_from=shapes_from,

@@ -25,6 +25,7 @@ from google.protobuf import struct_pb2
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
 from services.core.errors import InvalidArgument
 from services.core.settings import Settings
+from services.core.vocabulary import Model
 from services.engine.render.renderer import RenderResult, ShapeSource, model_shapes, resolve_seed
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs, limits_for
@@ -37,7 +38,7 @@ from services.jobs.validation import validate
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
-_MODELS = {"video": "lipsync-video", "image": "lipsync-image", "image_multi": "lipsync-image-multi"}
+_MODELS = {"video": Model.VIDEO, "image": Model.IMAGE, "image_multi": Model.IMAGE_MULTI}
 
 
 def form_of(request: inference_pb2.RenderRequest, settings: Settings) -> RenderForm:

@@ -12,24 +12,23 @@ from urllib.parse import urlsplit
 
 from google.protobuf.message import Message
 
-from services.core.billing import CREDITS_PER_SECOND
 from services.core.errors import InvalidArgument
 from services.core.settings import Settings
+from services.core.vocabulary import DEFAULT_RESOLUTION, Model, Order, Resolution
 from services.webhooks.url_rules import validate_webhook_url
 
 MAX_URL = 2048
 MAX_PROMPT = 2000
-ORDERS = ("meanwhile", "left_right", "right_left")
 SEED_MAX = 2**31 - 1
 
 # model -> the URL fields it requires, and the optional ones
-REQUIRED_URLS = {
-    "lipsync-video": ("video", "audio"),
-    "lipsync-image": ("image", "audio"),
-    "lipsync-image-multi": ("image", "left_audio", "right_audio"),
+REQUIRED_URLS: dict[str, tuple[str, ...]] = {
+    Model.VIDEO: ("video", "audio"),
+    Model.IMAGE: ("image", "audio"),
+    Model.IMAGE_MULTI: ("image", "left_audio", "right_audio"),
 }
-OPTIONAL_URLS = {"lipsync-video": ("mask_image",), "lipsync-image": ("mask_image",),
-                 "lipsync-image-multi": ()}
+OPTIONAL_URLS: dict[str, tuple[str, ...]] = {
+    Model.VIDEO: ("mask_image",), Model.IMAGE: ("mask_image",), Model.IMAGE_MULTI: ()}
 
 
 @dataclass(frozen=True)
@@ -72,17 +71,17 @@ def validate(model: str, webhook: str, has_form: bool, form_message: Message,
             check_url(form[name], f"formState.{name}")
         else:
             form.pop(name, None)
-    resolution = form.get("resolution") or "480p"
-    if resolution not in CREDITS_PER_SECOND:
-        raise InvalidArgument('formState.resolution must be "480p" or "720p"',
-                              field="formState.resolution")
-    form["resolution"] = resolution
-    if model == "lipsync-image-multi":
-        order = form.get("order") or "meanwhile"
-        if order not in ORDERS:
-            raise InvalidArgument(f"formState.order must be one of {', '.join(ORDERS)}",
+    resolution = form.get("resolution") or DEFAULT_RESOLUTION
+    if resolution not in set(Resolution):
+        quoted = " or ".join(f'"{r}"' for r in Resolution)
+        raise InvalidArgument(f"formState.resolution must be {quoted}", field="formState.resolution")
+    form["resolution"] = str(resolution)
+    if model == Model.IMAGE_MULTI:
+        order = form.get("order") or Order.MEANWHILE
+        if order not in set(Order):
+            raise InvalidArgument(f"formState.order must be one of {', '.join(Order)}",
                                   field="formState.order")
-        form["order"] = order
+        form["order"] = str(order)
     if len(form.get("prompt") or "") > MAX_PROMPT:
         raise InvalidArgument(f"formState.prompt is longer than {MAX_PROMPT} characters",
                               field="formState.prompt")
@@ -91,4 +90,4 @@ def validate(model: str, webhook: str, has_form: bool, form_message: Message,
         raise InvalidArgument(f"formState.seed must be -1 (random) or between 0 and {SEED_MAX}",
                               field="formState.seed")
     chosen = None if seed is None or seed == -1 else int(seed)
-    return ValidForm(form=form, resolution=resolution, seed=chosen)
+    return ValidForm(form=form, resolution=str(resolution), seed=chosen)

@@ -72,7 +72,7 @@ class AttemptRecord:
     duration_ms: int
     status: int | None  # the receiver's HTTP status, if it answered
     error: str  # why it failed without an answer ("" otherwise)
-    result: str  # delivered | retry | failed | refused
+    result: str  # an AttemptResult (services.core.vocabulary)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

@@ -40,6 +40,7 @@ from proxy.jsonmap import message_to_json_dict
 from services.core import metrics
 from services.core.errors import NotFound
 from services.core.settings import Settings
+from services.core.vocabulary import AttemptResult
 from services.jobs.present import job_message
 from services.store import keys
 from services.store.accounts import AccountStore
@@ -241,18 +242,18 @@ class WebhookDispatcher:
         error = ""
         try:
             status = await self._send(claim)
-            result = "delivered" if 200 <= status < 300 else "retry"
+            result = AttemptResult.DELIVERED if 200 <= status < 300 else AttemptResult.RETRY
         except RefusedURL as exc:
-            result, error = "refused", f"refused: {exc}"
+            result, error = AttemptResult.REFUSED, f"refused: {exc}"
         except _Final as exc:
-            result, error = "failed", str(exc)
+            result, error = AttemptResult.FAILED, str(exc)
         except Exception as exc:
-            result, error = "retry", _describe(exc, self.timeouts)
+            result, error = AttemptResult.RETRY, _describe(exc, self.timeouts)
         duration_ms = round((time.monotonic() - clock) * 1000)
-        if result == "retry" and claim.attempt >= self.max_attempts:
-            result = "failed"
-        state = {"delivered": DeliveryState.DELIVERED, "retry": DeliveryState.PENDING}.get(
-            result, DeliveryState.FAILED)
+        if result is AttemptResult.RETRY and claim.attempt >= self.max_attempts:
+            result = AttemptResult.FAILED
+        state = {AttemptResult.DELIVERED: DeliveryState.DELIVERED,
+                 AttemptResult.RETRY: DeliveryState.PENDING}.get(result, DeliveryState.FAILED)
         now = time.time()
         next_at = now + self.backoff[claim.attempt - 1] if state is DeliveryState.PENDING else None
         attempt = AttemptRecord(claim.attempt, started, duration_ms, status, error, result)
@@ -266,7 +267,7 @@ class WebhookDispatcher:
         if not recorded:
             log.warning("webhook %s: claim lapsed before attempt %d was recorded",
                         claim.delivery.id, claim.attempt)
-        elif result != "delivered":
+        elif result is not AttemptResult.DELIVERED:
             log.info("webhook %s attempt %d: %s", claim.delivery.id, claim.attempt,
                      error or f"HTTP {status}")
 

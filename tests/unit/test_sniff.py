@@ -38,3 +38,14 @@ RIFF = b"RIFF\x00\x00\x00\x00"
 def test_identify(head: bytes, label: str, kinds: set[str]) -> None:
     found = identify(head)
     assert (found.label, set(found.kinds)) == (label, kinds)
+
+
+def test_every_stored_extension_has_a_media_type_and_others_are_bin() -> None:
+    from proxy.upload_types import media_type, upload_extension
+    from services.net.sniff import MEDIA_TYPES
+
+    assert upload_extension(b"\x89PNG\r\n\x1a\n" + bytes(64)) == "png"
+    assert media_type("uploads/x.png") == "image/png"
+    assert upload_extension(b"%PDF-1.7 " + bytes(64)) == "bin"
+    assert media_type("uploads/x.bin") == "application/octet-stream"
+    assert all("/" in kind for kind in MEDIA_TYPES.values())

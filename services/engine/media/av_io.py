@@ -17,12 +17,13 @@ import av
 import av.error
 import numpy as np
 
+from services.core.vocabulary import Resolution
 from services.engine.engine_errors import MediaError, MediaTooLarge
 from services.engine.media.image_header import HEAD_BYTES, declared_size
 
 FPS = 25
 OUTPUT_AUDIO_RATE = 48_000
-RESOLUTIONS = {"480p": 480, "720p": 720}
+RESOLUTIONS: dict[str, int] = {r: r.height for r in Resolution}
 
 
 @dataclass(frozen=True)
