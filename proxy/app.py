@@ -30,10 +30,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from proxy import files, health, metrics
+from proxy import files, health, live_routes, metrics
 from proxy.auth import BearerTokenBackend
 from proxy.body_limit import BodyLimitMiddleware
 from proxy.clients import JOB_SERVICE, JobClients, job_stub, open_channel
+from proxy.console import UPLOAD_PATH as CONSOLE_UPLOAD_PATH
+from proxy.console import console_mount
 from proxy.error_responses import EXCEPTION_HANDLERS
 from proxy.event_stream import KEEPALIVE_SECONDS
 from proxy.http_rules import http_bindings
@@ -69,23 +71,27 @@ def create_app(settings: Settings, channel: grpc.aio.Channel | None = None, *,
             if channel is None:
                 own = open_channel(settings.jobs_addr)
                 stack.push_async_callback(own.close)
+            stack.push_async_callback(live_routes.close, app)  # the live role's channel, if opened
             app.state.clients = JobClients.over(channel or own)
             yield
 
     app = Starlette(
         routes=[*transcoded_routes(bindings, job_stub, deadline, keepalive), *health.ROUTES, *files.ROUTES,
-                *metrics.ROUTES, Route("/openapi.json", openapi, methods=["GET"])],
+                *metrics.ROUTES, Route("/openapi.json", openapi, methods=["GET"]), *live_routes.ROUTES,
+                console_mount()],  # the web console, /console/ (proxy/console)
         middleware=[
             Middleware(MetricsMiddleware),
             Middleware(RequestIdMiddleware),
             Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes,
-                       overrides={files.UPLOAD_PATH: settings.max_upload_bytes}),
+                       overrides={files.UPLOAD_PATH: settings.max_upload_bytes,
+                                  CONSOLE_UPLOAD_PATH: settings.max_upload_bytes}),
             Middleware(AuthenticationMiddleware, backend=BearerTokenBackend()),
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.openapi = document  # the console's API reference page reads it
     return app
 
 

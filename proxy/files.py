@@ -52,6 +52,12 @@ async def upload(request: Request) -> Response:
                                          timeout=DEFAULT_DEADLINE)
     await check
     budget = passed_headers(await check.initial_metadata())  # the key's X-RateLimit-* headers
+    return JSONResponse({"url": await store_upload(request, settings)}, headers=budget)
+
+
+async def store_upload(request: Request, settings: Settings) -> str:
+    """Store the request body (the caller already authorised) and answer its signed link.
+    Shared with the web console's playground uploads."""
     # Spooled beside its final place on local storage (the store's copy stays on one disk), in
     # the temporary directory when it goes to S3.
     spool_dir = None if settings.s3_bucket else settings.uploads_dir
@@ -72,7 +78,7 @@ async def upload(request: Request) -> Response:
         key = f"uploads/{secrets.token_hex(16)}.{upload_extension(head)}"
         # The configured store: the data directory, or the S3 bucket its links point into.
         await anyio.to_thread.run_sync(storage_for(settings).put_file, key, Path(spool.name))
-    return JSONResponse({"url": signed_url(settings, key, ttl=UPLOAD_LINK_TTL)}, headers=budget)
+    return signed_url(settings, key, ttl=UPLOAD_LINK_TTL)
 
 
 async def download(request: Request) -> Response:

@@ -90,10 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     triton.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
 
     serve = commands.add_parser("serve", help="run one service (configured by LIPSYNC_* variables)")
-    serve.add_argument("service", choices=("proxy", "jobs", "inference", "webhooks"),
+    serve.add_argument("service", choices=("proxy", "jobs", "inference", "webhooks", "live"),
                        help="proxy: the public REST API (gRPC only, no Redis); jobs: JobService and "
                             "AdminService; inference: queue workers and InferenceService; webhooks: "
-                            "the webhook dispatcher")
+                            "the webhook dispatcher; live: live WebRTC sessions")
 
     keys = commands.add_parser("keys", help="API keys and credits (uses LIPSYNC_REDIS_URL)")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -106,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
+
+    users = commands.add_parser("users", help="web console users (uses LIPSYNC_REDIS_URL)")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    new_user = user_commands.add_parser("create", help="a console user with a new account")
+    new_user.add_argument("--email", required=True)
+    new_user.add_argument("--password-stdin", action="store_true", required=True,
+                          help="read the password from the first line of stdin (never an argument: "
+                               "arguments show in `ps` and shell history)")
+    new_user.add_argument("--admin", action="store_true", help="may see every account and add credits")
+    new_user.add_argument("--credits", type=int, default=0, help="the new account's credits")
+    new_user.add_argument("--account", default="", help="sign in to this existing account instead")
+    user_commands.add_parser("list", help="every console user")
     return parser
 
 
@@ -270,6 +282,12 @@ def _keys(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _users(args: argparse.Namespace) -> int:
+    from services.cli.users import run_users
+
+    return run_users(args)
+
+
 def _submit(argv: list[str]) -> int:
     """The REST client (clients/python, distribution lipsync-client) as `lipsync submit`."""
     try:
@@ -307,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args.service)
         if args.command == "keys":
             return _keys(args)
+        if args.command == "users":
+            return _users(args)
         if args.command == "export-generator":
             return _export_generator(args)
         if args.command == "fetch-models":

@@ -72,8 +72,27 @@ class Settings(BaseModel):
     rate_limit_submit_per_minute: int = 60
     rate_limit_read_per_minute: int = 600
     max_concurrent_jobs: int = 10  # processing jobs per account
+    # Live sessions (`lipsync serve live`, docs/live.md). The proxy dials live_addr.
+    live_addr: str = "127.0.0.1:50053"  # the live service's gRPC address
+    live_max_sessions: int = 4  # sessions one live process runs at once (its cores' worth)
+    max_concurrent_sessions: int = 2  # live sessions per account (0: off)
+    live_max_seconds: float = 1800.0  # a session ends after this much streaming
+    live_idle_seconds: float = 120.0  # ... or after this long without sound from the caller
+    live_connect_seconds: float = 60.0  # a session with no connected offer by then expires
+    # ICE servers handed to WebRTC, comma-separated (stun:host:3478, turn:host:3478?transport=udp);
+    # the TURN servers' username and credential. Empty: host candidates only (no NAT traversal).
+    ice_servers: str = ""
+    ice_username: str = ""
+    ice_credential: Secret = Secret("")
+    # The web console (/console/, issue 12). Self sign-up is off: the operator makes users with
+    # `lipsync users create`. Sign-in attempts are budgeted per email and per client address.
+    console_signup: bool = False
+    console_session_seconds: int = 12 * 3600  # a session ends this long after sign-in
+    console_signin_per_account_per_minute: int = 5
+    console_signin_per_address_per_minute: int = 30
 
-    @field_validator("signing_key", "admin_token", "s3_secret_access_key", mode="before")
+    @field_validator("signing_key", "admin_token", "s3_secret_access_key", "ice_credential",
+                     mode="before")
     @classmethod
     def _secret(cls, value: Any) -> Secret:
         return Secret(value)

@@ -10,6 +10,7 @@ nonzero if anything failed. The video job dubs the image job's own output.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -65,6 +66,13 @@ class WebhookReceiver:
 
 def start_stack(port: int, data_dir: Path) -> tuple[subprocess.Popen[str], str, str, str]:
     """`lipsync dev` in its own process; returns it, the base URL, the API key, the webhook secret."""
+    process, base, key, secret, _ = start_stack_with_login(port, data_dir)
+    return process, base, key, secret
+
+
+def start_stack_with_login(port: int, data_dir: Path
+                           ) -> tuple[subprocess.Popen[str], str, str, str, tuple[str, str, str]]:
+    """`start_stack`, plus the web console's (URL, email, password) that `lipsync dev` printed."""
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "dev", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
@@ -83,11 +91,13 @@ def start_stack(port: int, data_dir: Path) -> tuple[subprocess.Popen[str], str, 
     base = re.search(r"API at (\S+)", text)
     key = re.search(r"API key: (sk_\S+)", text)
     secret = re.search(r"Webhook secret: (whsec_\S+)", text)
-    if not (base and key and secret):
+    console = re.search(r"Console: (\S+)\s+\(email (\S+), password (\S+)\)", text)
+    if not (base and key and secret and console):
         raise RuntimeError("could not read the base URL and keys from lipsync dev:\n" + text)
     # Keep draining its output so it never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()
-    return process, base.group(1), key.group(1), secret.group(1)
+    login = (console.group(1), console.group(2), console.group(3))
+    return process, base.group(1), key.group(1), secret.group(1), login
 
 
 def wait_ready(client: httpx.Client) -> None:
@@ -128,12 +138,14 @@ def poll(client: httpx.Client, job_id: str) -> dict[str, Any]:
     raise TimeoutError(f"job {job_id} still processing after {TIMEOUT_SECONDS:.0f} s")
 
 
-def run(out: Path, port: int) -> int:
+def run(out: Path, port: int, keep_running: bool = False) -> int:
+    """The demo; with `keep_running`, the stack stays up afterwards (until Ctrl-C) so the web
+    console can be tried with the login printed at the end."""
     from services.webhooks.signing import verify
 
     inputs = make_inputs(out / "inputs")
     receiver = WebhookReceiver()
-    process, base, key, secret = start_stack(port, out / "data")
+    process, base, key, secret, (console, email, password) = start_stack_with_login(port, out / "data")
     jobs: list[tuple[str, str, dict[str, Any]]] = []
     try:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"},
@@ -163,25 +175,38 @@ def run(out: Path, port: int) -> int:
                     target = out / f"{model}.mp4"
                     target.write_bytes(httpx.get(job["output"], timeout=60).content)
                     job["file"] = str(target)
+        _print_table(jobs)
+        print(f"\nWeb console: {console}\n  email:    {email}\n  password: {password}\n"
+              f"  API key:  {key}")
+        if keep_running:
+            print("The stack keeps running for the console; Ctrl-C stops it.", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                process.wait()
     finally:
         terminate(process, timeout=60)
         receiver.close()
+    ok = len(jobs) == 3 and all(job["status"] == "completed" for _, _, job in jobs)
+    print("\nall three endpoints completed" if ok else "\nSOMETHING FAILED")
+    return 0 if ok else 1
 
+
+def _print_table(jobs: list[tuple[str, str, dict[str, Any]]]) -> None:
     print(f"\n{'id':<36}  {'model':<19}  {'via':<7}  {'status':<9}  {'executionTime':>13}  output file")
     for model, via, job in jobs:
         print(f"{job['id']:<36}  {model:<19}  {via:<7}  {job['status']:<9}  "
               f"{job['executionTime'] or '-':>13}  {job.get('file') or job['error']}")
-    ok = len(jobs) == 3 and all(job["status"] == "completed" for _, _, job in jobs)
-    print("\nall three endpoints completed" if ok else "\nSOMETHING FAILED")
-    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
     parser.add_argument("--port", type=int, default=0, help="proxy port (default: a free one)")
+    parser.add_argument("--keep-running", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep the stack up afterwards for the web console (default: when "
+                             "run from a terminal)")
     args = parser.parse_args(argv)
-    return run(args.out, args.port or free_port())
+    keep = sys.stdin.isatty() if args.keep_running is None else args.keep_running
+    return run(args.out, args.port or free_port(), keep_running=keep)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -34,12 +31,13 @@ from services.core import billing, logs, metrics
 from services.core.errors import Conflict, InsufficientCredits, ModelServerUnavailable, NotFound
 from services.core.settings import Settings
 from services.engine.engine_errors import InputError
-from services.engine.render.renderer import RenderResult, ShapeSource, model_shapes, resolve_seed
+from services.engine.render.renderer import resolve_seed
 from services.inference.forms import RenderForm
-from services.inference.inputs import fetch_inputs, limits_for, output_seconds
+from services.inference.inputs import limits_for, output_seconds
+from services.inference.orchestration import RenderRunner, StageTimer
 from services.inference.progress import ProgressRelay, RenderAborted
-from services.inference.rendering import applied_style, frame_generator, render_form, uses_generator
-from services.inference.shapes import AsyncMouthModel, precompute, remote_model
+from services.inference.rendering import applied_style, frame_generator
+from services.inference.shapes import AsyncMouthModel, remote_model
 from services.storage.links import storage_for
 from services.store.jobs import JobRecord, JobStore, Status
 
@@ -76,10 +74,9 @@ class JobPipeline:
         self.settings = settings
         self.jobs = jobs
         self.storage = storage_for(settings)
-        self.limits = limits_for(settings)
         self._owns_model = model is None
         self.model = remote_model(settings) if model is None else model
-        self.generator = frame_generator(settings)
+        self.runner = RenderRunner(settings, limits_for(settings), self.model, frame_generator(settings))
 
     async def close(self) -> None:
         if self._owns_model and self.model is not None:
@@ -146,55 +143,38 @@ class JobPipeline:
 
     async def _attempt(self, job: JobRecord, started: float, stopping: threading.Event) -> Outcome:
         form = RenderForm.from_job(job)
-        timings: dict[str, float] = {}
-        work = self.settings.data_dir / "work"
-        work.mkdir(parents=True, exist_ok=True)
-        # ignore_cleanup_errors: an aborted render thread may still be closing its output.
-        with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work, ignore_cleanup_errors=True) as tmp:
-            with _stage(timings, "download"):
-                paths = await fetch_inputs(form, self.settings, Path(tmp))
-            seconds = await asyncio.to_thread(output_seconds, form, paths, self.limits)
-            await self.jobs.settle(job, billing.cost(seconds, form.resolution))
+
+        async def settle_and_seed(paths: dict[str, Path]) -> int:
+            seconds = await asyncio.to_thread(output_seconds, form, paths, self.runner.limits)
+            await self.jobs.settle(job, billing.cost(seconds, form.resolution), seconds)
             seed = resolve_seed(form.seed)
             # Shown on the job while it renders: what its prompt does (only when it has one).
-            style = applied_style(form, self.generator).as_dict() if form.prompt.strip() else None
+            style = applied_style(form, self.runner.generator).as_dict() if form.prompt.strip() else None
             await self.jobs.set_seed(job.id, seed, style)
-            with _stage(timings, "inference"):
-                shapes_from = await self._shapes(form, paths)
-            out = Path(tmp) / "output.mp4"
-            result = await self._render(job, form, paths, out, seed, stopping, shapes_from)
-            for stage, ms in result.timings.items():
-                timings[stage] = timings.get(stage, 0.0) + ms
-            with _stage(timings, "upload"):
-                key = await asyncio.to_thread(self.storage.put_file, output_key(job.id), out)
-        if await self.jobs.complete(job, key, _ms_since(started), timings):
+            return seed
+
+        watcher = _JobWatcher(self.jobs, job.id)
+        relay = ProgressRelay(asyncio.get_running_loop(), watcher.report,
+                              should_stop=lambda: stopping.is_set() or watcher.ended)
+        with self.runner.work_dir(f"{job.id}-") as tmp:
+            try:
+                rendered = await self.runner.render(form, tmp, settle_and_seed, relay)
+            except RenderAborted:
+                if watcher.ended:
+                    raise Conflict("The job ended while it was rendering") from None
+                raise
+            finally:
+                await watcher.drain()  # no progress write may land after the job completes
+            timer = StageTimer(rendered.timings)
+            with timer.stage("upload"):
+                key = await asyncio.to_thread(self.storage.put_file, output_key(job.id), rendered.path)
+        if await self.jobs.complete(job, key, _ms_since(started), timer.timings):
             return Outcome.COMPLETED
         # Ended elsewhere meanwhile. A canceled job keeps no output; a job another worker
         # completed keeps the (identical: same seed) file under the same key.
         if (await self.jobs.get(job.id)).status == Status.FAILED:
             await asyncio.to_thread(self.storage.delete, key)
         return Outcome.SKIPPED
-
-    async def _shapes(self, form: RenderForm, paths: dict[str, Path]) -> ShapeSource:
-        """In-process, the render runs the model itself; with a model server, ask it now."""
-        if self.model is None or uses_generator(form, self.generator):
-            return model_shapes
-        return await precompute(self.model, form, paths, self.limits)
-
-    async def _render(self, job: JobRecord, form: RenderForm, paths: dict[str, Path], out: Path,
-                      seed: int, stopping: threading.Event, shapes_from: ShapeSource) -> RenderResult:
-        watcher = _JobWatcher(self.jobs, job.id)
-        relay = ProgressRelay(asyncio.get_running_loop(), watcher.report,
-                              should_stop=lambda: stopping.is_set() or watcher.ended)
-        try:
-            return await asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay,
-                                           shapes_from, self.generator)
-        except RenderAborted:
-            if watcher.ended:
-                raise Conflict("The job ended while it was rendering") from None
-            raise
-        finally:
-            await watcher.drain()  # no progress write may land after the job completes
 
 
 class _JobWatcher:
@@ -224,15 +204,6 @@ class _JobWatcher:
 
     async def drain(self) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-@contextmanager
-def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[name] = timings.get(name, 0.0) + (time.perf_counter() - start) * 1000
 
 
 def _ms_since(started: float) -> int:

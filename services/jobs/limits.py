@@ -20,6 +20,7 @@ import grpc
 from services.core.errors import RateLimited
 from services.core.settings import Settings
 from services.store.connection import RedisClient
+from services.store.key_usage import KeyUsageStore
 from services.store.ratelimit import RateLimiter
 
 
@@ -33,9 +34,12 @@ class RequestBudgets:
         self.per_minute = {Budget.SUBMIT: settings.rate_limit_submit_per_minute,
                            Budget.READ: settings.rate_limit_read_per_minute}
         self.limiter = RateLimiter(redis)
+        self.usage = KeyUsageStore(redis)
 
     async def charge(self, context: grpc.aio.ServicerContext, key_id: str, budget: Budget) -> None:
-        """Count the call against `key_id`'s budget; RateLimited when it is spent."""
+        """Count the call against `key_id`'s budget; RateLimited when it is spent. Every call
+        also counts as the key's use (the console's requests and last-used columns)."""
+        await self.usage.record_request(key_id)
         limit = self.per_minute[budget]
         if limit <= 0:
             return  # this budget is switched off

@@ -12,7 +12,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from protos.lipsync.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from protos.lipsync.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    console_pb2,
+    console_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+)
+from services.console.servicer import ConsoleServicer
 from services.core.settings import Settings
 from services.jobs.admin import AdminServicer
 from services.jobs.servicer import JobServicer
@@ -20,6 +28,7 @@ from services.store.connection import RedisClient, connect
 
 JOB_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
+CONSOLE_SERVICE = console_pb2.DESCRIPTOR.services_by_name["ConsoleService"].full_name
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
@@ -35,15 +44,16 @@ def create_server(address: str, settings: Settings, redis: RedisClient) -> tuple
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 << 20)])
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(settings, redis), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(settings, redis), server)
+    console_pb2_grpc.add_ConsoleServiceServicer_to_server(ConsoleServicer(settings, redis), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     # Serving from the start: the store is checked per call and answers UNAVAILABLE itself.
     task = asyncio.get_running_loop().create_task(
-        _mark_serving(health_servicer, ("", JOB_SERVICE, ADMIN_SERVICE)))
+        _mark_serving(health_servicer, ("", JOB_SERVICE, ADMIN_SERVICE, CONSOLE_SERVICE)))
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
     reflection.enable_server_reflection(
-        (JOB_SERVICE, ADMIN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        (JOB_SERVICE, ADMIN_SERVICE, CONSOLE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind the job service to {address}")

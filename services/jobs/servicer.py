@@ -44,20 +44,25 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
     async def _caller(self, context: grpc.aio.ServicerContext, budget: Budget) -> str:
         """The caller's account, once its key is verified and the call charged to its budget."""
+        account, _ = await self._caller_key(context, budget)
+        return account
+
+    async def _caller_key(self, context: grpc.aio.ServicerContext, budget: Budget) -> tuple[str, str]:
+        """(account, key id): `_caller` for the submits, which record the key (console usage)."""
         account, key_id = await self.accounts.authenticate(bearer_token(context))
         await self.budgets.charge(context, key_id, budget)
-        return account
+        return account, key_id
 
     async def _submit(self, model: str, request: SubmitRequest,
                       context: grpc.aio.ServicerContext) -> jobs_pb2.SubmitJobResponse:
-        account = await self._caller(context, Budget.SUBMIT)
+        account, key_id = await self._caller_key(context, Budget.SUBMIT)
         valid = validate(model, request.webhook, request.HasField("form_state"), request.form_state,
                          self.settings)
         once = _idempotency(context, {"model": model, "webhook": request.webhook, "form": valid.form})
         submitted = await self.jobs.submit_once(
             account, model, valid.form, request.webhook, valid.resolution, valid.seed,
             reserve=billing.minimum_cost(valid.resolution),
-            max_active=self.settings.max_concurrent_jobs, fingerprint=once)
+            max_active=self.settings.max_concurrent_jobs, fingerprint=once, key_id=key_id)
         if submitted.replayed:
             context.set_trailing_metadata(((REPLAYED_METADATA, "true"),))
         else:

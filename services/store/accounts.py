@@ -89,19 +89,29 @@ class AccountStore:
                 raise NotFound(f"No account {account_id}")
             if credits:
                 await self.redis.hincrby(keys.account(account_id), "credits", credits)
-            webhook_secret = await self.redis.hget(keys.account(account_id), "webhook_secret")
         else:
-            account_id = secrets.token_hex(8)
-            webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-            await self.redis.hset(keys.account(account_id), mapping={
-                "credits": credits, "name": name, "webhook_secret": webhook_secret, "created_at": now})
+            account_id = await self.create_account(name, credits)
+        webhook_secret = await self.redis.hget(keys.account(account_id), "webhook_secret")
         key_id = secrets.token_hex(6)
         secret = new_secret()
         await self.redis.hset(keys.api_key(key_id), mapping={
             "hash": _hash(secret), "account": account_id, "name": name, "created_at": now,
             "revoked": 0})
         await self.redis.sadd(keys.ALL_KEYS, key_id)
+        await self.redis.sadd(keys.account_keys(account_id), key_id)  # the console lists them
+        await self.redis.sadd(keys.ALL_ACCOUNTS, account_id)
         return NewKey(key_id, f"sk_{key_id}_{secret}", account_id, str(webhook_secret))
+
+    async def create_account(self, name: str, credits: int = 0) -> str:
+        """A new account (its own credits and webhook secret, no key yet); returns its id."""
+        if credits < 0:
+            raise InvalidArgument("credits must be zero or more", field="credits")
+        account_id = secrets.token_hex(8)
+        webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        await self.redis.hset(keys.account(account_id), mapping={
+            "credits": credits, "name": name, "webhook_secret": webhook_secret, "created_at": time.time()})
+        await self.redis.sadd(keys.ALL_ACCOUNTS, account_id)
+        return account_id
 
     async def authenticate(self, token: str) -> tuple[str, str]:
         """(account id, key id) for a valid, unrevoked key; Unauthenticated otherwise."""

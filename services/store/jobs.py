@@ -68,6 +68,8 @@ class JobRecord:
     attempts: int = 0
     revision: int = 0  # counts the changes a reader can see
     style: dict[str, Any] | None = None  # the style the render applies (from the prompt)
+    key_id: str = ""  # the API key that submitted it ("": the web console's playground)
+    seconds: float | None = None  # the output's length, once the worker has measured it
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -87,6 +89,7 @@ class JobRecord:
             reserved=int(h.get("reserved", 0) or 0), credits=opt_int("credits"),
             attempts=int(h.get("attempts", 0) or 0), revision=int(h.get("rev", 0) or 0),
             style=json.loads(h["style"]) if h.get("style") else None,
+            key_id=h.get("key", ""), seconds=float(h["seconds"]) if h.get("seconds") else None,
         )
 
 
@@ -123,9 +126,11 @@ if ARGV[4] ~= '' then redis.call('SET', KEYS[6], ARGV[4] .. ' ' .. id, 'EX', ton
 return {'OK', credits - cost}
 """
 
-# KEYS: job, account. ARGV: total cost. Reserve the rest of the job's cost before rendering.
+# KEYS: job, account. ARGV: total cost, output seconds ("": unknown). Reserve the rest of the
+# job's cost before rendering.
 _SETTLE = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return {'DONE', 0} end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'seconds', ARGV[2]) end
 local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
 local extra = tonumber(ARGV[1]) - reserved
 if extra <= 0 then return {'OK', 0} end
@@ -136,9 +141,10 @@ redis.call('HSET', KEYS[1], 'reserved', tonumber(ARGV[1]))
 return {'OK', extra}
 """
 
-# KEYS: job, account, events, account's processing jobs, account's job index. ARGV: status,
-# finished s, retention s, then field/value pairs. Completing charges what was reserved;
-# failing refunds it. Only a processing job moves, and it leaves the account's processing set.
+# KEYS: job, account, events, account's processing jobs, account's job index, the submitting
+# API key. ARGV: status, finished s, retention s, then field/value pairs. Completing charges what
+# was reserved (and counts it to the key's credits spent); failing refunds it. Only a processing
+# job moves, and it leaves the account's processing set.
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
 local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
@@ -147,6 +153,7 @@ for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
 if ARGV[1] == 'completed' then
   redis.call('HSET', KEYS[1], 'credits', reserved, 'progress', 1)
+  if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('HINCRBY', KEYS[6], 'credits_spent', reserved) end
 else
   redis.call('HINCRBY', KEYS[2], 'credits', reserved)
   redis.call('HSET', KEYS[1], 'credits', 0)
@@ -184,7 +191,7 @@ class JobStore:
 
     async def submit_once(self, account: str, model: str, form: dict[str, Any], webhook: str,
                           resolution: str, seed: int | None, reserve: int, *, max_active: int,
-                          fingerprint: Fingerprint | None) -> Submitted:
+                          fingerprint: Fingerprint | None, key_id: str = "") -> Submitted:
         """`submit`, honouring an Idempotency-Key: the same key and request again answer the
         first job (`replayed`); the same key with another request is IdempotencyConflict."""
         job_id = str(uuid.uuid4())
@@ -192,7 +199,7 @@ class JobStore:
         record = {"id": job_id, "account": account, "model": model, "status": Status.PROCESSING,
                   "form": json.dumps(form, separators=(",", ":")), "webhook": webhook,
                   "resolution": resolution, "seed": "" if seed is None else seed,
-                  "created_at": now, "progress": 0, "attempts": 0}
+                  "created_at": now, "progress": 0, "attempts": 0, "key": key_id}
         flat = [str(v) for pair in record.items() for v in pair]
         idem_key = keys.idempotency(account, fingerprint.key_digest if fingerprint else "-")
         result = await self._submit(
@@ -252,10 +259,10 @@ class JobStore:
                 jobs.append(JobRecord.from_hash(h))
         return jobs
 
-    async def settle(self, job: JobRecord, total_cost: int) -> None:
-        """Reserve the rest of the job's cost, now that its length is known."""
+    async def settle(self, job: JobRecord, total_cost: int, seconds: float | None = None) -> None:
+        """Reserve the rest of the job's cost, now that its length (`seconds`) is known."""
         outcome, balance = await self._settle(keys=[keys.job(job.id), keys.account(job.account)],
-                                              args=[total_cost])
+                                              args=[total_cost, "" if seconds is None else round(seconds, 3)])
         if outcome == "INSUFFICIENT":
             raise InsufficientCredits(
                 f"Not enough API credits: this job needs {total_cost}, the account had "
@@ -301,7 +308,8 @@ class JobStore:
     async def _end(self, job: JobRecord, status: Status, fields: dict[str, Any]) -> bool:
         flat = [str(v) for pair in fields.items() for v in pair]
         done = await self._finish(keys=[keys.job(job.id), keys.account(job.account), keys.JOB_EVENTS,
-                                        keys.account_active(job.account), keys.account_jobs(job.account)],
+                                        keys.account_active(job.account), keys.account_jobs(job.account),
+                                        keys.api_key(job.key_id or "-")],
                                   args=[status.value, time.time(), self.retention_seconds, *flat])
         return bool(done)
 

@@ -51,3 +51,29 @@ def idempotency(account_id: str, key_digest: str) -> str:
 def rate_limit(key_id: str, bucket: str) -> str:
     """string: the theoretical arrival time (GCRA) of an API key's budget, e.g. "submit"."""
     return f"{PREFIX}:rate:{key_id}:{bucket}"
+
+
+# -- the web console (issue 12) ----------------------------------------------------------------
+
+ALL_USERS = f"{PREFIX}:users"  # set of console user ids
+ALL_ACCOUNTS = f"{PREFIX}:accounts"  # set of account ids made since the console (older ones: via keys)
+
+
+def user(user_id: str) -> str:
+    """hash: a console user (email, argon2 hash, account, admin flag)."""
+    return f"{PREFIX}:user:{user_id}"
+
+
+def user_email(email: str) -> str:
+    """string: the user id of an email (normalised: stripped, lower case)."""
+    return f"{PREFIX}:user-email:{email}"
+
+
+def account_keys(account_id: str) -> str:
+    """set: the account's API key ids (keys made before it are added on first listing)."""
+    return f"{PREFIX}:account:{account_id}:keys"
+
+
+def session(token_digest: str) -> str:
+    """hash: a signed-in console session (user, CSRF token), expiring; named by the token's SHA-256."""
+    return f"{PREFIX}:session:{token_digest}"

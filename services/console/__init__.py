@@ -1,0 +1,1 @@
+"""The web console's gRPC side (ConsoleService): users, sessions, keys, usage, playground submits."""
