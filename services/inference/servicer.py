@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -26,12 +25,13 @@ from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
 from services.core.errors import InvalidArgument
 from services.core.settings import Settings
 from services.core.vocabulary import Model
-from services.engine.render.renderer import RenderResult, ShapeSource, model_shapes, resolve_seed
+from services.engine.render.renderer import resolve_seed
 from services.inference.forms import RenderForm
-from services.inference.inputs import fetch_inputs, limits_for
+from services.inference.inputs import limits_for
+from services.inference.orchestration import RenderRunner
 from services.inference.progress import ProgressRelay
-from services.inference.rendering import frame_generator, render_form, uses_generator
-from services.inference.shapes import AsyncMouthModel, precompute
+from services.inference.rendering import frame_generator
+from services.inference.shapes import AsyncMouthModel
 from services.jobs.present import style_message
 from services.jobs.validation import validate
 
@@ -77,9 +77,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     def __init__(self, settings: Settings, model: AsyncMouthModel | None = None) -> None:
         self.settings = settings
-        self.limits = limits_for(settings)
-        self.model = model
-        self.generator = frame_generator(settings)
+        self.runner = RenderRunner(settings, limits_for(settings), model, frame_generator(settings))
 
     async def Render(self, request: inference_pb2.RenderRequest,
                      context: grpc.aio.ServicerContext) -> AsyncIterator[inference_pb2.RenderEvent]:
@@ -88,53 +86,32 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             yield event
 
     async def _render(self, form: RenderForm) -> AsyncIterator[inference_pb2.RenderEvent]:
+        """Progress events while the render runs, then the video in chunks."""
         started = time.monotonic()
-        work = self.settings.data_dir / "work"
-        work.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="render-", dir=work, ignore_cleanup_errors=True) as tmp:
-            yield _progress("download", 0.0)
-            fetch_started = time.perf_counter()
-            paths = await fetch_inputs(form, self.settings, Path(tmp))
-            download_ms = (time.perf_counter() - fetch_started) * 1000
-            inference_started = time.perf_counter()
-            shapes_from: ShapeSource = model_shapes
-            if self.model is not None and not uses_generator(form, self.generator):
-                shapes_from = await precompute(self.model, form, paths, self.limits)
-            inference_ms = (time.perf_counter() - inference_started) * 1000
-            out = Path(tmp) / "output.mp4"
-            seed = resolve_seed(form.seed)
-            result: RenderResult | None = None
-            async for event in self._rendering(form, paths, out, seed, shapes_from):
-                if isinstance(event, RenderResult):
-                    result = event
-                else:
-                    yield event
-            assert result is not None
-            timings = {"download": download_ms, **result.timings}
-            timings["inference"] = timings.get("inference", 0.0) + inference_ms
-            execution_ms = round((time.monotonic() - started) * 1000)
-            style = style_message(result.style.as_dict()) if form.prompt.strip() else None
-            for message in result_events(out, execution_ms, timings, result.seed, style):
-                yield message
-
-    async def _rendering(self, form: RenderForm, paths: dict[str, Path], out: Path, seed: int,
-                         shapes_from: ShapeSource) -> AsyncIterator[inference_pb2.RenderEvent | RenderResult]:
-        """Progress events while the engine renders in a thread, then its result."""
         events: asyncio.Queue[inference_pb2.RenderEvent | None] = asyncio.Queue()
         hung_up = threading.Event()
         relay = ProgressRelay(asyncio.get_running_loop(),
                               lambda fraction, stage: events.put_nowait(_progress(stage, fraction)),
                               should_stop=hung_up.is_set)
-        rendering = asyncio.ensure_future(
-            asyncio.to_thread(render_form, form, paths, out, seed, self.limits, relay, shapes_from,
-                              self.generator))
-        # Runs after every progress event the thread queued: they were scheduled before it.
-        rendering.add_done_callback(lambda _: events.put_nowait(None))
-        try:
-            while (event := await events.get()) is not None:
-                yield event
-            yield await rendering
-        finally:
-            if not rendering.done():
-                hung_up.set()
-                rendering.cancel()
+
+        async def pick_seed(paths: dict[str, Path]) -> int:
+            return resolve_seed(form.seed)
+
+        with self.runner.work_dir("render-") as tmp:
+            yield _progress("download", 0.0)
+            rendering = asyncio.ensure_future(self.runner.render(form, tmp, pick_seed, relay))
+            # Runs after every progress event the render thread queued: they were scheduled before it.
+            rendering.add_done_callback(lambda _: events.put_nowait(None))
+            try:
+                while (event := await events.get()) is not None:
+                    yield event
+                rendered = await rendering
+            finally:
+                if not rendering.done():  # the caller hung up
+                    hung_up.set()
+                    rendering.cancel()
+            execution_ms = round((time.monotonic() - started) * 1000)
+            style = style_message(rendered.result.style.as_dict()) if form.prompt.strip() else None
+            for message in result_events(rendered.path, execution_ms, rendered.timings, rendered.result.seed,
+                                         style):
+                yield message

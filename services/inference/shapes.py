@@ -24,8 +24,6 @@ from services.engine.mouth.mouth_model import feature_windows
 from services.engine.mouth.mouth_track import rest_shapes, shapes_for_render
 from services.inference.forms import INPUTS, RenderForm
 
-SILENT_PEAK = 1e-4  # what the render refuses as silent audio; it says so itself
-
 
 class AsyncMouthModel(Protocol):
     """`InferenceBackend.infer`, awaited (the Triton backend). `infer` raises
@@ -88,7 +86,7 @@ async def precompute(model: AsyncMouthModel, form: RenderForm, paths: dict[str, 
     tracks = await asyncio.gather(*(asyncio.to_thread(media.load_audio, paths[name],
                                                       media.OUTPUT_AUDIO_RATE, limits)
                                     for name in fields))
-    spoken = [t for t in tracks if float(np.abs(t).max(initial=0.0)) >= SILENT_PEAK]
+    spoken = [t for t in tracks if not media.is_silent(t)]  # the render refuses silence itself
     results = await asyncio.gather(*(speech_shapes(model, speech) for speech in spoken))
     for speech, shapes in zip(spoken, results, strict=True):
         source.add(speech, shapes)

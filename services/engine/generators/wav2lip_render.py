@@ -44,7 +44,6 @@ from services.engine.render.renderer import (
 BOTTOM_SHIFT = 0.05  # the square sits this much of its side lower than the landmarks' centre,
 # as the published crops carry extra rows below the chin
 FEATHER = 0.1  # width of the paste mask's soft edge, as a fraction of the square's side
-_SILENT_PEAK = 1e-4
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ class _Batches:
 
 def _load_speech(path: str | Path, limits: media.Limits) -> np.ndarray:
     audio = media.load_audio(path, media.OUTPUT_AUDIO_RATE, limits)
-    if float(np.abs(audio).max(initial=0.0)) < _SILENT_PEAK:
+    if media.is_silent(audio):
         raise SilentAudio("The audio is silent: there is no speech to lip-sync")
     return audio
 

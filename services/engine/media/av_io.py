@@ -23,6 +23,7 @@ from services.engine.media.image_header import HEAD_BYTES, declared_size
 
 FPS = 25
 OUTPUT_AUDIO_RATE = 48_000
+SILENT_PEAK = 1e-4  # audio whose peak stays below this (of full scale) holds no speech to lip-sync
 RESOLUTIONS: dict[str, int] = {r: r.height for r in Resolution}
 
 
@@ -49,6 +50,11 @@ def output_size(width: int, height: int, resolution: str) -> tuple[int, int]:
     out_w = max(2, round(width * scale / 2) * 2)
     out_h = max(2, round(height * scale / 2) * 2)
     return out_w, out_h
+
+
+def is_silent(audio: np.ndarray) -> bool:
+    """The one silence test: the render refuses such audio, and nothing is sent to the model for it."""
+    return float(np.abs(audio).max(initial=0.0)) < SILENT_PEAK
 
 
 def _open(path: str | Path, kind: str) -> av.container.InputContainer:

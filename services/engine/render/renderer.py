@@ -84,7 +84,7 @@ def mouth_model() -> MouthModel:
 
 def _load_speech(path: str | Path, limits: media.Limits) -> np.ndarray:
     audio = media.load_audio(path, media.OUTPUT_AUDIO_RATE, limits)
-    if float(np.abs(audio).max(initial=0.0)) < 1e-4:
+    if media.is_silent(audio):
         raise SilentAudio("The audio is silent: there is no speech to lip-sync")
     return audio
 
