@@ -22,7 +22,6 @@ from services.console.usage_report import totals, usage_row
 from services.core import billing, metrics
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied, RateLimited
 from services.core.settings import Settings
-from services.jobs.handlers import unary
 from services.jobs.present import job_message
 from services.jobs.servicer import SubmitRequest
 from services.jobs.validation import validate
@@ -74,7 +73,6 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
         return console_pb2.NewSession(token=session.token, csrf_token=session.csrf_token,
                                       expires_at=int(session.expires_at), user=_user(user))
 
-    @unary
     async def SignIn(self, request: console_pb2.SignInRequest,
                      context: grpc.aio.ServicerContext) -> console_pb2.NewSession:
         await self._throttle(request.email, request.client_address)
@@ -82,7 +80,6 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
         log.info("console sign-in", extra={"user": user.id})
         return await self._new_session(user, request.replaces_session)
 
-    @unary
     async def SignUp(self, request: console_pb2.SignUpRequest,
                      context: grpc.aio.ServicerContext) -> console_pb2.NewSession:
         if not self.settings.console_signup:
@@ -99,7 +96,6 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
         except NotFound:
             raise NotFound("The user of this session no longer exists") from None
 
-    @unary
     async def GetSession(self, request: console_pb2.GetSessionRequest,
                          context: grpc.aio.ServicerContext) -> console_pb2.SessionInfo:
         token = session_token(context)
@@ -110,7 +106,6 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
             credits=await self.accounts.credits(user.account_id),
             expires_at=int(session.expires_at), signup_open=self.settings.console_signup)
 
-    @unary
     async def SignOut(self, request: console_pb2.SignOutRequest,
                       context: grpc.aio.ServicerContext) -> console_pb2.SignOutResponse:
         await self.sessions.end(session_token(context))
@@ -134,14 +129,12 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
                 found.append((key_id, record))
         return sorted(found, key=lambda item: float(item[1].get("created_at") or 0))
 
-    @unary
     async def ListKeys(self, request: console_pb2.ListConsoleKeysRequest,
                        context: grpc.aio.ServicerContext) -> console_pb2.ListConsoleKeysResponse:
         user, _ = await self._user(context)
         return console_pb2.ListConsoleKeysResponse(
             keys=[_key(key_id, r) for key_id, r in await self._account_keys(user.account_id)])
 
-    @unary
     async def CreateKey(self, request: console_pb2.CreateConsoleKeyRequest,
                         context: grpc.aio.ServicerContext) -> console_pb2.CreatedConsoleKey:
         user, _ = await self._user(context)
@@ -155,7 +148,6 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
         return console_pb2.CreatedConsoleKey(key=_key(new.key_id, record), api_key=new.api_key,
                                              webhook_secret=new.webhook_secret)
 
-    @unary
     async def RevokeKey(self, request: console_pb2.RevokeConsoleKeyRequest,
                         context: grpc.aio.ServicerContext) -> console_pb2.ConsoleKey:
         user, _ = await self._user(context)
@@ -170,7 +162,6 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
     async def _key_names(self, account_id: str) -> dict[str, str]:
         return {key_id: r.get("name", "") for key_id, r in await self._account_keys(account_id)}
 
-    @unary
     async def GetUsage(self, request: console_pb2.GetUsageRequest,
                        context: grpc.aio.ServicerContext) -> console_pb2.Usage:
         user, _ = await self._user(context)
@@ -200,7 +191,6 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
                         for a in await self.deliveries.attempts(did)]))
         return out
 
-    @unary
     async def ListJobs(self, request: console_pb2.ListConsoleJobsRequest,
                        context: grpc.aio.ServicerContext) -> console_pb2.ListConsoleJobsResponse:
         user, _ = await self._user(context)
@@ -211,14 +201,12 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
         jobs = await self.jobs.list(user.account_id, limit, request.before)
         return console_pb2.ListConsoleJobsResponse(jobs=[await self._console_job(j, names) for j in jobs])
 
-    @unary
     async def GetJob(self, request: console_pb2.GetConsoleJobRequest,
                      context: grpc.aio.ServicerContext) -> console_pb2.ConsoleJob:
         user, _ = await self._user(context)
         job = await self.jobs.get(request.id, user.account_id)  # another account's: NotFound
         return await self._console_job(job, await self._key_names(user.account_id))
 
-    @unary
     async def SubmitJob(self, request: console_pb2.ConsoleSubmitRequest,
                         context: grpc.aio.ServicerContext) -> jobs_pb2.SubmitJobResponse:
         user, _ = await self._user(context)
@@ -254,7 +242,6 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
             emails=emails, keys=len(account_keys),
             active_keys=sum(1 for _, r in account_keys if r.get("revoked") != "1"))
 
-    @unary
     async def ListAccounts(self, request: console_pb2.ListAccountsRequest,
                            context: grpc.aio.ServicerContext) -> console_pb2.ListAccountsResponse:
         await self._admin(context)
@@ -274,7 +261,6 @@ class ConsoleServicer(console_pb2_grpc.ConsoleServiceServicer):
                 continue
         return console_pb2.ListAccountsResponse(accounts=summaries)
 
-    @unary
     async def AddCredits(self, request: console_pb2.AddAccountCreditsRequest,
                          context: grpc.aio.ServicerContext) -> console_pb2.AccountSummary:
         admin = await self._admin(context)

@@ -9,7 +9,6 @@ import grpc
 from protos.lipsync.v1 import admin_pb2, admin_pb2_grpc
 from services.core.settings import Settings
 from services.jobs.auth import require_admin
-from services.jobs.handlers import unary
 from services.store.accounts import AccountStore, KeyInfo
 from services.store.connection import RedisClient
 
@@ -25,7 +24,6 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self.settings = settings
         self.accounts = AccountStore(redis)
 
-    @unary
     async def CreateKey(self, request: admin_pb2.CreateKeyRequest,
                         context: grpc.aio.ServicerContext) -> admin_pb2.CreateKeyResponse:
         require_admin(context, self.settings)
@@ -34,19 +32,16 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                                            account_id=new.account_id,
                                            webhook_secret=new.webhook_secret)
 
-    @unary
     async def ListKeys(self, request: admin_pb2.ListKeysRequest,
                        context: grpc.aio.ServicerContext) -> admin_pb2.ListKeysResponse:
         require_admin(context, self.settings)
         return admin_pb2.ListKeysResponse(keys=[key_info(k) for k in await self.accounts.list_keys()])
 
-    @unary
     async def RevokeKey(self, request: admin_pb2.RevokeKeyRequest,
                         context: grpc.aio.ServicerContext) -> admin_pb2.ApiKeyInfo:
         require_admin(context, self.settings)
         return key_info(await self.accounts.revoke(request.key_id))
 
-    @unary
     async def AddCredits(self, request: admin_pb2.AddCreditsRequest,
                          context: grpc.aio.ServicerContext) -> admin_pb2.AccountBalance:
         require_admin(context, self.settings)

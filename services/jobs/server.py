@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from protos.lipsync.v1 import (
     admin_pb2,
@@ -21,6 +19,8 @@ from protos.lipsync.v1 import (
     jobs_pb2_grpc,
 )
 from services.console.servicer import ConsoleServicer
+from services.core.grpc_errors import ErrorInterceptor
+from services.core.health import add_health, set_all
 from services.core.settings import Settings
 from services.jobs.admin import AdminServicer
 from services.jobs.servicer import JobServicer
@@ -34,26 +34,19 @@ CONSOLE_SERVICE = console_pb2.DESCRIPTOR.services_by_name["ConsoleService"].full
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
 
-async def _mark_serving(servicer: health.aio.HealthServicer, names: tuple[str, ...]) -> None:
-    for name in names:
-        await servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-
-
 def create_server(address: str, settings: Settings, redis: RedisClient) -> tuple[grpc.aio.Server, int]:
     """Call from a running event loop."""
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 << 20)])
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()],
+                             options=[("grpc.max_receive_message_length", 4 << 20)])
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(settings, redis), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(settings, redis), server)
     console_pb2_grpc.add_ConsoleServiceServicer_to_server(ConsoleServicer(settings, redis), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    services = (JOB_SERVICE, ADMIN_SERVICE, CONSOLE_SERVICE)
+    health_servicer = add_health(server, services)
     # Serving from the start: the store is checked per call and answers UNAVAILABLE itself.
-    task = asyncio.get_running_loop().create_task(
-        _mark_serving(health_servicer, ("", JOB_SERVICE, ADMIN_SERVICE, CONSOLE_SERVICE)))
+    task = asyncio.get_running_loop().create_task(set_all(health_servicer, services))
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
-    reflection.enable_server_reflection(
-        (JOB_SERVICE, ADMIN_SERVICE, CONSOLE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind the job service to {address}")

@@ -18,7 +18,6 @@ from services.core import billing, metrics
 from services.core.errors import Conflict, InvalidArgument, NotFound
 from services.core.settings import Settings
 from services.jobs.auth import bearer_token
-from services.jobs.handlers import streaming, unary
 from services.jobs.limits import Budget, RequestBudgets
 from services.jobs.present import job_message
 from services.jobs.validation import validate
@@ -71,22 +70,18 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         # The first answer said "processing"; a replay repeats that answer, whatever the job did since.
         return jobs_pb2.SubmitJobResponse(id=submitted.job.id, status=Status.PROCESSING.value)
 
-    @unary
     async def SubmitLipsyncVideo(self, request: jobs_pb2.SubmitLipsyncVideoRequest,
                                  context: grpc.aio.ServicerContext) -> jobs_pb2.SubmitJobResponse:
         return await self._submit("lipsync-video", request, context)
 
-    @unary
     async def SubmitLipsyncImage(self, request: jobs_pb2.SubmitLipsyncImageRequest,
                                  context: grpc.aio.ServicerContext) -> jobs_pb2.SubmitJobResponse:
         return await self._submit("lipsync-image", request, context)
 
-    @unary
     async def SubmitLipsyncImageMulti(self, request: jobs_pb2.SubmitLipsyncImageMultiRequest,
                                       context: grpc.aio.ServicerContext) -> jobs_pb2.SubmitJobResponse:
         return await self._submit("lipsync-image-multi", request, context)
 
-    @unary
     async def GetJob(self, request: jobs_pb2.GetJobRequest,
                      context: grpc.aio.ServicerContext) -> jobs_pb2.Job:
         token = bearer_token(context)
@@ -98,7 +93,6 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             raise NotFound(f"No job {request.id[:64]}")
         return job_message(JobRecord.from_hash(job), self.settings)
 
-    @unary
     async def CancelJob(self, request: jobs_pb2.CancelJobRequest,
                         context: grpc.aio.ServicerContext) -> jobs_pb2.Job:
         account = await self._caller(context, Budget.READ)
@@ -107,7 +101,6 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             raise Conflict(f"The job has already {(await self.jobs.get(job.id)).status.value}")
         return job_message(await self.jobs.get(job.id), self.settings)
 
-    @unary
     async def ListJobs(self, request: jobs_pb2.ListJobsRequest,
                        context: grpc.aio.ServicerContext) -> jobs_pb2.ListJobsResponse:
         account = await self._caller(context, Budget.READ)
@@ -117,7 +110,6 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         jobs = await self.jobs.list(account, limit, request.before)
         return jobs_pb2.ListJobsResponse(jobs=[job_message(j, self.settings) for j in jobs])
 
-    @streaming
     async def WatchJob(self, request: jobs_pb2.WatchJobRequest,
                        context: grpc.aio.ServicerContext) -> AsyncIterator[jobs_pb2.JobEvent]:
         """The job now, then at each change, until it has ended. An event's id is the job's
@@ -138,7 +130,6 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
                 return
             await asyncio.sleep(WATCH_POLL_SECONDS)
 
-    @unary
     async def GetAccount(self, request: jobs_pb2.GetAccountRequest,
                          context: grpc.aio.ServicerContext) -> jobs_pb2.Account:
         account = await self._caller(context, Budget.READ)
