@@ -1,6 +1,6 @@
 """Running the processes: each service until SIGTERM/SIGINT, then a graceful stop.
 
-`lipsync serve proxy|jobs|inference|webhooks` run one each (production: one per container);
+`lipsync serve proxy|jobs|inference|webhooks|live` run one each (production: one per container);
 `lipsync dev` runs them all in one process on embedded defaults (see `dev.py`).
 
 Only the job service, the workers and the webhook role reach Redis. The proxy, the public edge,
@@ -79,8 +79,16 @@ async def serve_webhooks(settings: Settings, stop: asyncio.Event) -> None:
         await redis.aclose()
 
 
+async def serve_live(settings: Settings, stop: asyncio.Event) -> None:
+    """Live sessions over WebRTC (`services/live/`): long-lived and stateful, so a role of their
+    own rather than the job workers' (docs/live.md)."""
+    from services.live.server import serve_live as run
+
+    await run(settings, stop)
+
+
 SERVICES: dict[str, Service] = {"proxy": serve_proxy, "jobs": serve_jobs, "inference": serve_inference,
-                                "webhooks": serve_webhooks}
+                                "webhooks": serve_webhooks, "live": serve_live}
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:

@@ -32,6 +32,18 @@ triton_latency = Histogram("lipsync_triton_request_seconds", "Triton inference r
 triton_failures = Counter("lipsync_triton_failures_total", "Triton requests that failed",
                           ["model"])
 
+# Live sessions (`lipsync serve live`).
+live_sessions = Gauge("lipsync_live_sessions", "Live sessions in this process", ["status"])
+live_sessions_ended = Counter("lipsync_live_sessions_ended_total", "Live sessions that ended",
+                              ["reason"])
+live_frames = Counter("lipsync_live_frames_total", "Live video frames sent")
+live_dropped_frames = Counter("lipsync_live_dropped_frames_total",
+                              "Live video frames skipped to keep up with the audio clock")
+live_latency = Histogram("lipsync_live_sound_to_mouth_seconds",
+                         "From a sound's arrival to its mouth frame leaving, by stage", ["stage"],
+                         buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.225, 0.25,
+                                  0.275, 0.3, 0.4, 0.5))
+
 
 def serve_metrics(port: int) -> None:
     """Expose this process's metrics on `port` (for the gRPC-only processes)."""

@@ -35,7 +35,7 @@ class ProcessStack:
     `{"LIPSYNC_CLAIM_IDLE_SECONDS": "1"}`)."""
 
     def __init__(self, data_dir: Path, *, workers: int = 1, env: Mapping[str, str] | None = None,
-                 worker_nice: int = 0) -> None:
+                 worker_nice: int = 0, live: bool = False) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.logs = self.data_dir / "logs"
         # Every port is chosen before anything binds it, so each choice avoids the earlier ones.
@@ -43,6 +43,8 @@ class ProcessStack:
         self.redis = RedisServer(self.data_dir / "redis", self._new_port())
         self.proxy_port = self._new_port()
         self.jobs_addr = f"127.0.0.1:{self._new_port()}"
+        self.live = live  # also run `lipsync serve live` (live WebRTC sessions)
+        self.live_addr = f"127.0.0.1:{self._new_port()}"
         self.worker_names = [f"inference-{i}" for i in range(workers)]
         self._inference_ports = {name: self._new_port() for name in self.worker_names}
         self._extra_env = dict(env or {})
@@ -67,6 +69,7 @@ class ProcessStack:
         env.update({
             "LIPSYNC_REDIS_URL": self.redis.url,
             "LIPSYNC_JOBS_ADDR": self.jobs_addr,
+            "LIPSYNC_LIVE_ADDR": self.live_addr,
             "LIPSYNC_PUBLIC_URL": self.base_url,
             "LIPSYNC_DATA_DIR": str(self.data_dir),
             "LIPSYNC_SIGNING_KEY": signing.read_text(),  # proxy and job service sign alike
@@ -90,6 +93,9 @@ class ProcessStack:
             for name in self.worker_names:
                 self.start_process(name)
             self.start_process("webhooks")
+            if self.live:
+                self.start_process("live")
+                wait_for_port(self.live_addr, ready_timeout)
             self.start_process("proxy")
             self.wait_ready(ready_timeout)
         except BaseException:

@@ -7,6 +7,7 @@ pixels, not from the renderer's internal state. Used by the benchmark and the en
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,14 @@ def measure_openings(video: str | Path, count: int = 1) -> np.ndarray:
     """Lip gap per frame for the `count` faces ordered left to right: [frames, count], NaN
     where a face was not found."""
     info = media.probe_video(video)
+    return frame_openings(media.iter_video_frames(video, (info.width, info.height), 1_000_000), count)
+
+
+def frame_openings(frames: Iterable[np.ndarray], count: int = 1) -> np.ndarray:
+    """`measure_openings` on decoded RGB frames (a live stream's, as received)."""
     rows: list[list[float]] = []
     tracked: list[np.ndarray] | None = None
-    for frame in media.iter_video_frames(video, (info.width, info.height), 1_000_000):
+    for frame in frames:
         if tracked is None:
             # Detections confirmed by the mesh (the tile pass also yields weak false boxes).
             try:

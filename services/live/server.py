@@ -1,0 +1,46 @@
+"""`lipsync serve live`: the LiveService on `LIPSYNC_LIVE_ADDR`, until stopped; then every
+session ends (reason "shutdown") and its record says so."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from protos.lipsync.v1 import live_pb2_grpc
+from services.core.metrics import serve_metrics
+from services.core.settings import Settings
+from services.live.ice import rtc_configuration
+from services.live.manager import SessionManager
+from services.live.registry import SessionRegistry
+from services.live.servicer import LiveServicer
+from services.store.connection import connect
+
+SERVICE_NAME = "lipsync.v1.LiveService"
+# aioice logs every candidate pair's every state at INFO: several lines per session per second.
+logging.getLogger("aioice").setLevel(logging.WARNING)
+
+
+async def serve_live(settings: Settings, stop: asyncio.Event, grace: float = 5.0) -> None:
+    redis = connect(settings.redis_url)
+    manager = SessionManager(SessionRegistry(redis), rtc_configuration(settings),
+                             settings.live_max_sessions)
+    server = grpc.aio.server()
+    live_pb2_grpc.add_LiveServiceServicer_to_server(LiveServicer(settings, redis, manager), server)
+    checks = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    if server.add_insecure_port(settings.live_addr) == 0:
+        raise OSError(f"could not bind the live service to {settings.live_addr}")
+    serve_metrics(settings.metrics_port)
+    await server.start()
+    await checks.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await checks.set("", health_pb2.HealthCheckResponse.SERVING)
+    try:
+        await stop.wait()
+    finally:
+        await checks.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        await manager.close()
+        await server.stop(grace)
+        await redis.aclose()
