@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(BIN)/python -m services.engine.faces.assets
 	# The original service's Node.js example client, run by tests/e2e/test_seed_client.py.
 	if command -v npm >/dev/null; then npm install --prefix tests/e2e/seed_client --no-audit --no-fund --silent; fi
+	# Debian's chromium for the web console's browser tests and screenshots (Playwright drives it;
+	# its own browser download is not used).
+	command -v chromium >/dev/null || { as_root=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 	touch $(STAMP)
 
 demo: install
