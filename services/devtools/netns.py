@@ -1,29 +1,38 @@
-"""Run a command where WebRTC can only ever reach loopback: a fresh network namespace.
+"""Run a command in a network namespace of its own, with only loopback up.
 
-aioice leaves 127.0.0.1 out of its host candidates and pairs the machine's own addresses
-instead, which tests must never send to. In a new namespace (`unshare -n`, root only) the only
-interface is `lo`; it is brought up with a second address, 127.0.0.2, which aioice does offer,
-so both peers meet on loopback and no packet can leave the machine.
+A browser makes background requests of its own (updates, safe browsing, fonts); the console's
+browser tests and screenshots run inside a fresh namespace so nothing can leave the machine,
+while the whole stack they start still talks over that namespace's loopback. Needs root (CI
+runs as root) and util-linux's `unshare`, iproute2's `ip`.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from collections.abc import Sequence
 
-SCRIPT = 'ip link set lo up && ip addr add 127.0.0.2/8 dev lo && exec "$@"'
+MARK = "LIPSYNC_IN_NETNS"  # set inside, so a re-run knows it is there
 
 
-def unavailable() -> str | None:
-    """Why namespaces cannot be made here, or None when they can."""
+def inside() -> bool:
+    return os.environ.get(MARK) == "1"
+
+
+def available() -> str | None:
+    """None if namespaces can be made here, else why not."""
     if os.geteuid() != 0:
-        return "network namespaces need root (CI runs as root)"
+        return "needs root to make a network namespace (unshare -n)"
     for tool in ("unshare", "ip"):
         if shutil.which(tool) is None:
-            return f"`{tool}` is not installed"
+            return f"needs `{tool}` (util-linux / iproute2)"
     return None
 
 
-def loopback_only(argv: list[str]) -> list[str]:
-    """`argv`, run in a new network namespace holding only loopback (127.0.0.1 and .2)."""
-    return ["unshare", "--net", "sh", "-c", SCRIPT, "sh", *argv]
+def run_isolated(argv: Sequence[str], timeout: float,
+                 cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`argv` in a new network namespace with `lo` up; its output captured."""
+    script = 'ip link set lo up && exec "$@"'
+    return subprocess.run(["unshare", "--net", "sh", "-c", script, "sh", *argv], cwd=cwd, timeout=timeout,
+                          env={**os.environ, MARK: "1"}, capture_output=True, text=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from services.devtools import netns
+from services.devtools import webrtc_netns as netns
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(netns.unavailable() is not None, reason=str(netns.unavailable()))]
