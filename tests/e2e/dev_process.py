@@ -15,9 +15,10 @@ from services.devtools.process_stack import terminate
 
 @contextmanager
 def running_dev(command: list[str], port: int, cwd: Path, env: dict[str, str],
-                timeout: float = 60.0) -> Iterator[tuple[str, str]]:
+                timeout: float = 60.0, banner: list[str] | None = None) -> Iterator[tuple[str, str]]:
     """Start `command` (a `lipsync dev --port <port>` invocation), wait for its banner and its
-    /readyz, yield (base URL, API key), and stop it with SIGTERM when the block ends."""
+    /readyz, yield (base URL, API key), and stop it with SIGTERM when the block ends. The
+    banner's lines are appended to `banner` if given (the console's login is among them)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                cwd=cwd, env=env)
     assert process.stdout is not None
@@ -28,6 +29,8 @@ def running_dev(command: list[str], port: int, cwd: Path, env: dict[str, str],
             if "Local development" in line:
                 break
         text = "".join(lines)
+        if banner is not None:
+            banner.extend(lines)
         key = next((w for w in text.split() if w.startswith("sk_")), None)
         assert key, text
         base = f"http://127.0.0.1:{port}"
