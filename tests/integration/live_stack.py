@@ -3,7 +3,6 @@ and a real redis-server, in this process; no worker: tests move jobs through the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
+from stacks import serving_http
 
 from proxy.app import create_app
 from proxy.event_stream import KEEPALIVE_SECONDS
@@ -53,15 +52,9 @@ async def serve_live(redis_server: RedisServer, redis: RedisClient, data_dir: Pa
     await server.start()
     app = create_app(config.with_(jobs_addr=f"127.0.0.1:{port}"), keepalive=keepalive)
     http_port = free_port()
-    proxy = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning"))
-    serving = asyncio.create_task(proxy.serve())
-    while not proxy.started:
-        await asyncio.sleep(0.02)
     base_url = f"http://127.0.0.1:{http_port}"
     try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        async with serving_http(app, http_port), httpx.AsyncClient(base_url=base_url, timeout=10) as client:
             yield Live(base_url, client, redis, JobStore(redis))
     finally:
-        proxy.should_exit = True
-        await serving
         await server.stop(None)

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+import traceback
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +19,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from stacks import job_ended
+from waiting import wait_until, wait_until_async
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
 from services.core import billing
@@ -88,16 +90,6 @@ async def submit(redis: RedisClient, account: str, form: dict[str, object],
                                         None, reserve=billing.minimum_cost("480p"))
 
 
-async def wait_until_ended(redis: RedisClient, job_id: str, timeout: float = 60.0) -> JobRecord:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = await JobStore(redis).get(job_id)
-        if job.status != Status.PROCESSING:
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} still processing after {timeout} s")
-
-
 @asynccontextmanager
 async def running(settings: Settings, redis: RedisClient, name: str = "test-worker") -> AsyncIterator[Worker]:
     worker = Worker(settings, redis, name)
@@ -122,12 +114,16 @@ async def test_a_job_completes_and_is_charged_for_its_length(
         redis: RedisClient, settings: Settings, account: str, inputs: Inputs) -> None:
     job = await submit(redis, account, {"image": inputs.url("face.png"), "audio": inputs.url("speech.wav")})
     seen: list[float] = []
-    async with running(settings, redis):
-        deadline = time.monotonic() + 60
-        while (record := await JobStore(redis).get(job.id)).status == Status.PROCESSING:
+
+    async def progress() -> JobRecord:
+        record = await JobStore(redis).get(job.id)
+        if record.status == Status.PROCESSING:
             seen.append(record.progress)
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        return record
+
+    async with running(settings, redis):
+        record = await wait_until_async(progress, until=lambda r: r.status != Status.PROCESSING,
+                                        timeout=60, what=f"job {job.id} to end")
     assert record.status == Status.COMPLETED, record.error
     assert seen == sorted(seen) and record.progress == 1.0
     output = settings.data_dir / record.output_key
@@ -150,7 +146,7 @@ async def test_no_face_fails_clearly_and_refunds(
         redis: RedisClient, settings: Settings, account: str, inputs: Inputs) -> None:
     job = await submit(redis, account, {"image": inputs.url("wall.png"), "audio": inputs.url("speech.wav")})
     async with running(settings, redis):
-        record = await wait_until_ended(redis, job.id)
+        record = await job_ended(redis, job.id)
     assert (record.status, record.error) == (Status.FAILED, "No face found in the image")
     assert record.credits == 0 and record.output_key == ""
     assert await credits(redis, account) == CREDITS
@@ -165,8 +161,8 @@ async def test_a_missing_input_fails_clearly(
                                          "right_audio": inputs.url("speech.wav")},
                         model="lipsync-image-multi")
     async with running(settings.with_(worker_concurrency=2), redis):
-        record = await wait_until_ended(redis, job.id)
-        multi = await wait_until_ended(redis, pair.id)
+        record = await job_ended(redis, job.id)
+        multi = await job_ended(redis, pair.id)
     assert (record.status, record.error) == (Status.FAILED, "The audio URL answered HTTP 404")
     assert multi.error == "The left_audio URL does not point to an audio file (it looks like a PNG image)"
     assert await credits(redis, account) == CREDITS
@@ -178,10 +174,8 @@ async def test_a_job_canceled_before_it_runs_is_skipped(
     job = await submit(redis, account, {"image": inputs.url("face.png"), "audio": inputs.url("speech.wav")})
     assert await jobs.cancel(job)
     async with running(settings, redis):
-        deadline = time.monotonic() + 10
-        while await JobQueue(redis).depth() != (0, 0):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        await wait_until_async(JobQueue(redis).depth, until=lambda depth: depth == (0, 0), timeout=10,
+                               what="the queue to empty (the canceled job's entry acknowledged)")
     record = await jobs.get(job.id)
     assert (record.status, record.error, record.attempts) == (Status.FAILED, "Job was canceled", 0)
     assert not (settings.data_dir / "outputs").exists()
@@ -201,7 +195,7 @@ async def test_a_job_that_keeps_killing_workers_is_stopped(
         assert entry.job_id == job.id
         await jobs.begin_attempt(job.id)
     async with running(settings, redis):
-        record = await wait_until_ended(redis, job.id, timeout=10)
+        record = await job_ended(redis, job.id, timeout=10)
     assert record.error == "The job failed 2 times while rendering and was stopped"
     assert record.attempts == 3
     assert await credits(redis, account) == CREDITS
@@ -214,12 +208,13 @@ async def test_a_killed_worker_s_job_is_taken_over_and_completed_once(
     runner = Path(__file__).with_name("worker_process.py")
     doomed = subprocess.Popen([sys.executable, str(runner), settings.redis_url, str(settings.data_dir),
                                "doomed"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    async def rendering() -> float:
+        assert doomed.poll() is None, doomed.stderr.read().decode() if doomed.stderr else ""
+        return (await JobStore(redis).get(job.id)).progress
+
     try:
-        deadline = time.monotonic() + 60
-        while (await JobStore(redis).get(job.id)).progress <= 0:
-            assert doomed.poll() is None, doomed.stderr.read().decode() if doomed.stderr else ""
-            assert time.monotonic() < deadline, "the worker process never started rendering"
-            await asyncio.sleep(0.02)
+        await wait_until_async(rendering, until=lambda progress: progress > 0, timeout=60, interval=0.02,
+                               what="the worker process to start rendering")
         doomed.send_signal(signal.SIGKILL)
     finally:
         doomed.kill()
@@ -229,7 +224,7 @@ async def test_a_killed_worker_s_job_is_taken_over_and_completed_once(
     assert await JobQueue(redis).depth() == (0, 1)  # pending with the dead worker
 
     async with running(settings.with_(claim_idle_seconds=1.0), redis, "rescuer"):
-        record = await wait_until_ended(redis, job.id)
+        record = await job_ended(redis, job.id)
     assert record.status == Status.COMPLETED, record.error
     assert record.attempts == 2
     assert await completed_events(redis, job.id) == ["completed"]
@@ -283,7 +278,7 @@ async def test_a_bug_fails_the_job_once_instead_of_looping(
     job = await submit(redis, account, {"image": inputs.url("face.png"), "audio": inputs.url("speech.wav")},
                        model="lipsync-unheard-of")  # the pipeline has no render for it
     async with running(settings, redis):
-        record = await wait_until_ended(redis, job.id, timeout=10)
+        record = await job_ended(redis, job.id, timeout=10)
     assert record.error == "Internal error while rendering; the job was not charged"
     assert record.attempts == 1 and await credits(redis, account) == CREDITS
     assert await JobQueue(redis).depth() == (0, 0)
@@ -294,18 +289,23 @@ async def test_stopping_mid_render_leaves_the_job_to_another_worker(
     job = await submit(redis, account, {"image": inputs.url("face.png"), "audio": inputs.url("long.wav")})
     worker = Worker(settings, redis, "leaving")
     task = asyncio.create_task(worker.run())
-    deadline = time.monotonic() + 30
-    while (await JobStore(redis).get(job.id)).progress <= 0:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    started = time.monotonic()
+    await wait_until_async(lambda: JobStore(redis).get(job.id), until=lambda r: r.progress > 0,
+                           timeout=30, interval=0.02, what="the worker to start rendering")
+    assert _rendering_threads()
     await worker.stop(grace=0.1)
     await task
-    assert time.monotonic() - started < 2  # the render thread stopped too, at its next report
+    # The render thread stopped too, at its next report (stop() only cancels the task awaiting it).
+    wait_until(lambda: not _rendering_threads(), timeout=30, what="the render thread to stop")
     record = await JobStore(redis).get(job.id)
     assert record.status == Status.PROCESSING and record.attempts == 1
     assert await JobQueue(redis).depth() == (0, 1)  # unacknowledged: the next worker takes it
     assert not (settings.data_dir / "outputs").exists()
+
+
+def _rendering_threads() -> list[int]:
+    """Threads now inside the engine's render (`render_form`), by their stack."""
+    return [ident for ident, frame in sys._current_frames().items()
+            if any(f.f_code.co_name == "render_form" for f, _ in traceback.walk_stack(frame))]
 
 
 def test_results_stream_in_one_mebibyte_chunks(tmp_path: Path) -> None:
@@ -334,7 +334,7 @@ async def test_serve_inference_runs_the_worker_and_the_service_until_told_to_sto
     serving = asyncio.create_task(serve_inference(settings, stop, grace=5))
     job = await submit(redis, account, {"image": inputs.url("wall.png"), "audio": inputs.url("speech.wav")})
     try:
-        assert (await wait_until_ended(redis, job.id, timeout=20)).error == "No face found in the image"
+        assert (await job_ended(redis, job.id, timeout=20)).error == "No face found in the image"
         async with grpc.aio.insecure_channel(settings.inference_addr) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             answer = await health.Check(health_pb2.HealthCheckRequest(service=INFERENCE_SERVICE))

