@@ -101,5 +101,6 @@ def reference_of(document: dict[str, Any]) -> list[Operation]:
                 responses=[(code, str(_resolve(document, r).get("description", "")))
                            for code, r in op.get("responses", {}).items()],
                 response_fields=_fields(document, ok_schema) if ok_schema else []))
-    # The API's own routes first (submits, jobs, files), operations endpoints after.
-    return sorted(operations, key=lambda o: (not o.path.startswith("/api/"), o.path, o.method))
+    # The submits first, then the rest of the API (jobs, account, files), operations last.
+    return sorted(operations, key=lambda o: (not o.path.startswith("/api/"), "lipsync-" not in o.path,
+                                             o.path, o.method))

@@ -101,7 +101,7 @@ function setupPlayground(form) {
     const base = form.dataset.baseUrl;
     $("code-curl").textContent =
       `curl -X POST ${base}/api/v1/${model()} \\\n  -H "Authorization: Bearer $LIPSYNC_API_KEY" \\\n` +
-      `  -H "Content-Type: application/json" \\\n  -d '${JSON.stringify(request).replace(/'/g, "'\\''")}'`;
+      `  -H "Content-Type: application/json" \\\n  -d '${json.replace(/'/g, "'\\''")}'`;
     $("code-node").textContent =
       `import fetch from 'node-fetch';\n\nconst API_KEY = 'Bearer sk_XXXX_YYYY';\nconst BASE_URL = '${base}/api/v1';\n\n` +
       `const res = await fetch(\`\${BASE_URL}/${model()}\`, {\n  method: 'POST',\n  headers: {\n` +
