@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.server
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +14,13 @@ from typing import Any
 
 import httpx
 import redis
+from stacks import new_keys
+from waiting import wait_until
 
 from services.devtools import samples
 from services.devtools.process_stack import ProcessStack
 from services.store import keys
-from services.store.accounts import AccountStore, NewKey
-from services.store.connection import connect
+from services.store.accounts import NewKey
 
 # Every limit off: the fault tests load one stack hard and on purpose.
 NO_LIMITS = {"LIPSYNC_RATE_LIMIT_SUBMIT_PER_MINUTE": "0", "LIPSYNC_RATE_LIMIT_READ_PER_MINUTE": "0",
@@ -107,15 +106,7 @@ class StackClient:
         self.redis.close()
 
     def new_keys(self, n: int, credits: int = 1000) -> list[NewKey]:
-        async def create() -> list[NewKey]:
-            client = connect(self.stack.redis_url)
-            try:
-                store = AccountStore(client)
-                return [await store.create_key(f"faults-{i}", credits) for i in range(n)]
-            finally:
-                await client.aclose()
-
-        return asyncio.run(create())
+        return new_keys(self.stack.redis_url, n, credits, "faults")
 
     def upload(self, key: NewKey, path: Path) -> str:
         reply = self.http.post("/api/v1/files", content=path.read_bytes(), headers=auth(key))
@@ -132,16 +123,13 @@ class StackClient:
         return self.redis.hgetall(keys.job(job_id))  # type: ignore[return-value]
 
     def wait_all_ended(self, job_ids: list[str], timeout: float) -> dict[str, dict[str, str]]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def still_open() -> dict[str, dict[str, str]]:
             jobs = {job_id: self.job(job_id) for job_id in job_ids}
-            open_ = [j for j, h in jobs.items() if h.get("status") == "processing"]
-            if not open_:
-                return jobs
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(open_)} of {len(job_ids)} jobs still processing after "
-                                     f"{timeout:.0f} s, e.g. {jobs[open_[0]]}")
-            time.sleep(0.2)
+            return {j: h for j, h in jobs.items() if h.get("status") == "processing"}
+
+        wait_until(still_open, until=lambda open_: not open_, timeout=timeout, interval=0.2,
+                   what=f"all {len(job_ids)} jobs to end (last seen: those still processing)")
+        return {job_id: self.job(job_id) for job_id in job_ids}
 
     def events(self) -> list[dict[str, str]]:
         return [fields for _, fields in self.redis.xrange(keys.JOB_EVENTS)]  # type: ignore[union-attr]

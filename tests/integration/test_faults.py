@@ -18,6 +18,7 @@ import grpc
 import pytest
 import redis
 from faults_stack import LOCAL, NO_LIMITS, StackClient, make_inputs, speech_seconds, webhook_receiver
+from waiting import wait_until
 
 from protos.lipsync.v1 import jobs_pb2, jobs_pb2_grpc
 from services.core import billing
@@ -50,9 +51,9 @@ def test_workers_killed_mid_job_every_job_completes_once(tmp_path: Path) -> None
                 jobs[reply.json()["id"]] = key
             kills = _kill_workers_mid_job(stack, client, list(jobs), kills=8)
             ended = client.wait_all_ended(list(jobs), timeout=240)
-            deadline = time.monotonic() + 30
-            while len(receiver.delivered()) < len(jobs) and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(lambda: set(receiver.delivered()) >= set(jobs), timeout=30, interval=0.2,
+                       what=f"the webhooks of all {len(jobs)} jobs",
+                       context=lambda: f"delivered {len(receiver.delivered())}")
             events = Counter((e["job"], e["status"]) for e in client.events())
             for job_id, key in jobs.items():
                 record = ended[job_id]
@@ -77,23 +78,27 @@ def test_workers_killed_mid_job_every_job_completes_once(tmp_path: Path) -> None
 def _kill_workers_mid_job(stack: ProcessStack, client: StackClient, job_ids: list[str], kills: int) -> int:
     """SIGKILL a worker process while it renders (a job of its own has progress), `kills` times,
     starting a fresh one each time; returns how many were killed."""
-    done = 0
-    deadline = time.monotonic() + 180
     rng = random.Random(5)
-    while done < kills and time.monotonic() < deadline:
+    ends = time.monotonic() + 180  # for all the kills together
+
+    def victims() -> list[str] | None:
+        """Workers rendering now; None once every job has ended (nothing left to kill)."""
         rendering = _rendering_consumers(client)
-        victims = [name for name in stack.worker_names if stack.running(name)
-                   and any(consumer.endswith(f"-{stack.pids()[name]}") for consumer in rendering)]
-        if not victims:
-            if all(client.job(j).get("status") != "processing" for j in job_ids):
-                break
-            time.sleep(0.05)
-            continue
-        stack.stop_process(rng.choice(victims), kill=True)
+        found = [name for name in stack.worker_names if stack.running(name)
+                 and any(consumer.endswith(f"-{stack.pids()[name]}") for consumer in rendering)]
+        if not found and all(client.job(j).get("status") != "processing" for j in job_ids):
+            return None
+        return found
+
+    for done in range(kills):
+        found = wait_until(victims, until=lambda v: v != [], timeout=max(0.0, ends - time.monotonic()),
+                           what=f"a worker rendering (kill {done + 1} of {kills})")
+        if found is None:
+            return done
+        stack.stop_process(rng.choice(found), kill=True)
         stack.add_worker()
-        done += 1
-        time.sleep(rng.uniform(0.3, 1.2))
-    return done
+        time.sleep(rng.uniform(0.3, 1.2))  # faults spread over the run, not a wait for anything
+    return kills
 
 
 def _rendering_consumers(client: StackClient) -> set[str]:
@@ -144,15 +149,23 @@ def test_redis_restart_under_load_loses_no_accepted_job(tmp_path: Path) -> None:
                             accepted.append(reply.json()["id"])
                     stop.wait(0.4)
 
+            def count(status: int) -> int:
+                with lock:
+                    return answers[status]
+
             threads = [threading.Thread(target=submitter) for _ in range(3)]
             for thread in threads:
                 thread.start()
-            time.sleep(3)
+            # Each phase lasts until what it is for has happened, however fast the machine is:
+            # ten jobs accepted, then Redis down until the API has said so, then ten more.
+            wait_until(lambda: len(accepted) >= 10, timeout=60, what="10 jobs accepted under load")
             before = len(accepted)
             stack.redis.stop(kill=True)
-            time.sleep(1.5)
+            wait_until(lambda: count(503) >= 1, timeout=60, what="a 503 while Redis is down",
+                       context=lambda: answers)
             stack.redis.start()
-            time.sleep(3)
+            wait_until(lambda: len(accepted) >= before + 10, timeout=120,
+                       what="10 more jobs accepted after Redis came back", context=lambda: answers)
             stop.set()
             for thread in threads:
                 thread.join()
@@ -181,10 +194,8 @@ def test_webhook_role_restart_delivers_every_pending_webhook(tmp_path: Path) -> 
             receiver.status = 503  # the first attempts fail: retries are scheduled (5 s)
             retried = [client.submit(key, form, receiver.url("/retried")).json()["id"] for _ in range(3)]
             client.wait_all_ended(retried, timeout=120)
-            deadline = time.monotonic() + 30
-            while len(receiver.requests) < 3:
-                assert time.monotonic() < deadline, "first attempts never came"
-                time.sleep(0.1)
+            wait_until(lambda: len(receiver.requests) >= 3, timeout=30, interval=0.1,
+                       what="the first attempts of 3 webhooks")
             stack.stop_process("webhooks")
 
             # While no webhook role runs: internal callers submit over gRPC; the jobs end meanwhile.
@@ -195,15 +206,18 @@ def test_webhook_role_restart_delivers_every_pending_webhook(tmp_path: Path) -> 
                 metadata = [("authorization", f"Bearer {key.api_key}")]
                 later = [stub.SubmitLipsyncImage(request, metadata=metadata).id for _ in range(3)]
             client.wait_all_ended(later, timeout=120)
-            time.sleep(0.5)
+            # No sleep is needed to show that nothing was delivered meanwhile: the webhook role's
+            # process has exited, so nothing can send; what shows is that the later jobs' events
+            # are written, waiting for it.
+            assert not stack.running("webhooks")
+            ended_events = {e["job"] for e in client.events() if e["status"] != "processing"}
+            assert set(later) <= ended_events
             assert not receiver.delivered()
             receiver.status = 200
 
             stack.start_process("webhooks")
-            deadline = time.monotonic() + 60
-            while len(receiver.delivered()) < 6:
-                assert time.monotonic() < deadline, f"delivered {sorted(receiver.delivered())}"
-                time.sleep(0.2)
+            wait_until(lambda: len(receiver.delivered()) >= 6, timeout=60, interval=0.2,
+                       what="6 webhooks delivered", context=lambda: sorted(receiver.delivered()))
         finally:
             client.close()
         assert set(receiver.delivered()) == set(retried + later)
