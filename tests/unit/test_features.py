@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -41,12 +39,10 @@ def test_tone_lands_in_the_right_band() -> None:
     assert abs(centres[int(np.argmax(high))] - 3000) < 250
 
 
-def test_log_mel_is_fast() -> None:
+def test_log_mel_of_ten_seconds_has_a_frame_every_ten_milliseconds() -> None:
+    # How fast it is is for bench/, not for a test on a shared machine.
     x = np.random.default_rng(0).standard_normal(10 * SAMPLE_RATE).astype(np.float32) * 0.1
-    features.log_mel(x)
-    start = time.perf_counter()
     mel = features.log_mel(x)
-    assert time.perf_counter() - start < 0.05
     assert mel.shape == (1001, N_MELS) and np.isfinite(mel).all()
 
 

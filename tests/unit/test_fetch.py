@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from waiting import wait_until_async
 
 from services.core.settings import Settings
 from services.net.addresses import IPAddress, forbidden_reason, literal_ip
@@ -244,15 +245,19 @@ async def test_content_is_judged_by_its_bytes_not_its_name(served: Served, tmp_p
 
 async def test_an_oversize_body_is_cut_off_at_the_cap(served: Served, tmp_path: Path) -> None:
     total = 64 << 20
+    stopped = threading.Event()  # the server's writes ended: cut off, or all sent
 
     def endless(h: http.server.BaseHTTPRequestHandler) -> None:
         h.send_response(200)
         h.end_headers()  # no Content-Length: only streaming can enforce the cap
         chunk = WAV + bytes((64 << 10) - len(WAV))
         served.sent["/big.wav"] = 0
-        while served.sent["/big.wav"] < total:
-            h.wfile.write(chunk)
-            served.sent["/big.wav"] += len(chunk)
+        try:
+            while served.sent["/big.wav"] < total:
+                h.wfile.write(chunk)
+                served.sent["/big.wav"] += len(chunk)
+        finally:
+            stopped.set()
 
     served.routes["/big.wav"] = endless
     served.body("/declared.wav", WAV + bytes(300_000))
@@ -262,7 +267,7 @@ async def test_an_oversize_body_is_cut_off_at_the_cap(served: Served, tmp_path: 
     with pytest.raises(FetchError, match=r"larger than the 200000 bytes limit"):
         await fetch_input(served.url("/declared.wav"), tmp_path / "in", settings, "audio")
     assert not (tmp_path / "in").exists()
-    time.sleep(0.2)
+    await wait_until_async(stopped.is_set, timeout=30, what="the server's writes to end")
     assert served.sent["/big.wav"] < total // 4  # the server was cut off, not read to the end
 
 
