@@ -41,7 +41,6 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
-    at: float  # time.monotonic()
 
 
 @dataclass
@@ -64,7 +63,7 @@ class Receiver:
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> int | str:
         with self.lock:
-            self.requests.append(Received(path, headers, body, time.monotonic()))
+            self.requests.append(Received(path, headers, body))
             steps = self.script.get(path, [])
             return steps.pop(0) if steps else 200
 
