@@ -8,6 +8,7 @@ import logging
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from threadpoolctl import threadpool_limits
 
 from protos.lipsync.v1 import live_pb2_grpc
 from services.core.metrics import serve_metrics
@@ -24,6 +25,8 @@ logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
 async def serve_live(settings: Settings, stop: asyncio.Event, grace: float = 5.0) -> None:
+    # The mouth front end's small matrix products: one BLAS thread, set once for the process.
+    threadpool_limits(limits=1, user_api="blas")
     redis = connect(settings.redis_url)
     manager = SessionManager(SessionRegistry(redis), rtc_configuration(settings),
                              settings.live_max_sessions)

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 LEAD = 0.265
 GRACE = 0.06  # audio this late (past its wall-clock time) is taken as silence meanwhile
 MAX_BACKLOG = 0.2  # timeline ahead of the clock by more: silent packets are skipped to catch up
+MAX_REANCHOR = 0.25  # the clock's start moves at most this much earlier than first taken
 MAX_SDP = 64 * 1024
 METER_SECONDS = 0.5
 
@@ -61,7 +62,8 @@ class LiveSession:
         self.status = "waiting"
         self.end_reason = ""
         self.credits = 0
-        self.t0: float | None = None
+        self.t0: float | None = None  # wall time of timeline sample 0
+        self._first_t0 = 0.0
         self.frames = 0  # frames of timeline produced (sent or dropped)
         self.ended = asyncio.Event()
         self._executor = executor
@@ -146,7 +148,7 @@ class LiveSession:
     def _start(self, t0: float) -> None:
         if self.t0 is not None or self.status == "ended":
             return
-        self.t0 = t0
+        self.t0 = self._first_t0 = t0
         self.status = "live"
         self._spawn(self._produce(), "produce")
         self._spawn(self._meter(), "meter")
@@ -169,6 +171,10 @@ class LiveSession:
             if backlog > MAX_BACKLOG and float(np.sqrt(np.mean(x * x))) < SOUND_RMS:
                 continue  # the caller's clock runs fast (or a burst came late): catch up in a pause
             self.media.add(x, now)
+            # A packet earlier than the clock expects means the clock started late (the first
+            # packet was delayed): start it earlier, so no backlog adds latency. Bounded, so a
+            # sender faster than real time cannot run the video ahead of it.
+            self.t0 = max(min(self.t0, now - self.media.samples / RATE), self._first_t0 - MAX_REANCHOR)
             self._audio_in.set()
 
     async def _produce(self) -> None:

@@ -185,24 +185,24 @@ async def ends(base: str, key: dict[str, str], image: str) -> dict[str, Any]:
 
 async def main(out_path: Path) -> None:
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="lipsync-live-test-") as tmp:
-        with ProcessStack(Path(tmp), env=SETTINGS, live=True) as stack:
-            key = await keys(stack.redis_url)
-            face = samples.save_image(Path(tmp) / "face.png", samples.astronaut())
-            async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
-                r = await http.post("/api/v1/files", content=face.read_bytes(),
-                                    headers={"Authorization": f"Bearer {key['rich']}"})
-                image = r.json()["url"]
-            scenarios: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
-                "sync": sync, "refusals": refusals, "ends": ends}
-            for name, scenario in scenarios.items():
-                if len(sys.argv) > 2 and name not in sys.argv[2:]:
-                    continue
-                try:
-                    results[name] = await scenario(stack.base_url, key, image)
-                except Exception:
-                    results[name] = {"error": traceback.format_exc()}
-            results["live_log"] = stack.log_tail("live", 60)
+    with tempfile.TemporaryDirectory(prefix="lipsync-live-test-") as tmp, \
+            ProcessStack(Path(tmp), env=SETTINGS, live=True) as stack:
+        key = await keys(stack.redis_url)
+        face = samples.save_image(Path(tmp) / "face.png", samples.astronaut())
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
+            r = await http.post("/api/v1/files", content=face.read_bytes(),
+                                headers={"Authorization": f"Bearer {key['rich']}"})
+            image = r.json()["url"]
+        scenarios: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
+            "sync": sync, "refusals": refusals, "ends": ends}
+        for name, scenario in scenarios.items():
+            if len(sys.argv) > 2 and name not in sys.argv[2:]:
+                continue
+            try:
+                results[name] = await scenario(stack.base_url, key, image)
+            except Exception:
+                results[name] = {"error": traceback.format_exc()}
+        results["live_log"] = stack.log_tail("live", 60)
     out_path.write_text(json.dumps(results, default=str, indent=1))
 
 

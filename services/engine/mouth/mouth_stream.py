@@ -9,6 +9,10 @@ equals frame t of a whole-recording run (`tests/unit/test_mouth_stream.py` check
 (covering 40t..40t+40 ms) is ready once the audio reaches `needed_samples(t)`: 232.8 ms past
 the frame's start, i.e. 30 ms (deltas) + 160 ms (network) + half an analysis window past its end.
 Only a few seconds of history are kept, so memory stays flat over hours.
+
+BLAS threads: the matrix products are small, so a process running streams should keep BLAS on
+one thread, once (`threadpool_limits(1, "blas")` at start, as `lipsync serve live` does): a
+limit taken per call scans the loaded libraries each time and costs more than the work.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from services.engine.media.features import HOP
 from services.engine.mouth import phone_posteriors as pp
@@ -84,8 +87,7 @@ class MouthStream:
             last += 1
         if last == self._frame:
             return []
-        with threadpool_limits(limits=1, user_api="blas"):
-            return self._frames(self._frame, last)
+        return self._frames(self._frame, last)
 
     def _frames(self, first: int, end: int) -> list[MouthStep]:
         feat_end = FEATURES_PER_FRAME * end + MODEL_FUTURE  # features the model needs

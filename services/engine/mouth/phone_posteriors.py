@@ -191,9 +191,9 @@ def phonetic_features(audio16k: np.ndarray) -> np.ndarray:
 
 def posteriors(feat: np.ndarray) -> np.ndarray:
     """[T, 39] normalised cepstra with deltas -> [T, N_FEATURES] (see `phonetic_features`).
-    Frame by frame, so a live stream runs it on each new stretch of frames alone."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        sen = senone_log_likelihoods(feat).reshape(len(feat), -1) * ACOUSTIC_SCALE
+    Frame by frame, so a live stream runs it on each new stretch of frames alone. The caller
+    limits BLAS threads (a `threadpool_limits` per call costs more than 40 ms of features)."""
+    sen = senone_log_likelihoods(feat).reshape(len(feat), -1) * ACOUSTIC_SCALE
     sen -= sen.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(sen).sum(axis=1, keepdims=True))
     per_phone = np.log(np.exp(sen - log_norm).reshape(len(feat), N_PHONES, -1).sum(-1) + 1e-12)
