@@ -7,7 +7,6 @@ import asyncio
 import functools
 import http.server
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import grpc
 import pytest
 from live_stack import Live, serve_live
+from waiting import wait_until_async
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
 from services.core.settings import Secret, Settings
@@ -52,13 +52,12 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 async def _finished(live: Live, job_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = (await live.client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
-        if job["status"] != "processing":
-            return job
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} still processing")
+    async def job() -> dict[str, Any]:
+        found: dict[str, Any] = (await live.client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
+        return found
+
+    return await wait_until_async(job, until=lambda j: j["status"] != "processing", timeout=120,
+                                  interval=0.1, what=f"job {job_id} to end")
 
 
 async def test_a_prompt_s_style_shows_in_the_job_object(

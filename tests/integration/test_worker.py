@@ -34,7 +34,7 @@ from services.store import keys
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
 from services.store.jobs import JobRecord, JobStore, Status
-from services.store.queue import JobQueue
+from services.store.queue import Entry, JobQueue
 
 pytestmark = pytest.mark.slow
 CREDITS = 1000
@@ -190,8 +190,11 @@ async def test_a_job_that_keeps_killing_workers_is_stopped(
     await queue.ensure_group()
     job = await submit(redis, account, {"image": inputs.url("face.png"), "audio": inputs.url("speech.wav")})
     for ghost in ("ghost-1", "ghost-2"):
-        await asyncio.sleep(0.25)
-        (entry,) = await queue.reclaim(ghost, 0.2) or await queue.read(ghost, block_ms=100)
+        async def take(ghost: str = ghost) -> list[Entry]:
+            return await queue.reclaim(ghost, 0.2) or await queue.read(ghost, block_ms=100)
+
+        # The second ghost gets the entry once the first has held it 0.2 s without a word.
+        (entry,) = await wait_until_async(take, timeout=10, what=f"{ghost} to take the job")
         assert entry.job_id == job.id
         await jobs.begin_attempt(job.id)
     async with running(settings, redis):
