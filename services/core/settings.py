@@ -74,6 +74,9 @@ class Settings(BaseModel):
     max_concurrent_jobs: int = 10  # processing jobs per account
     # Live sessions (`lipsync serve live`, docs/live.md). The proxy dials live_addr.
     live_addr: str = "127.0.0.1:50053"  # the live service's gRPC address
+    # This live process's own address for its peers (a pod's IP): a call for a session that runs
+    # on another replica is passed there. Empty: live_addr (one replica).
+    live_advertise_addr: str = ""
     live_max_sessions: int = 4  # sessions one live process runs at once (its cores' worth)
     max_concurrent_sessions: int = 2  # live sessions per account (0: off)
     live_max_seconds: float = 1800.0  # a session ends after this much streaming

@@ -17,7 +17,7 @@ import grpc
 
 from protos.lipsync.v1 import live_pb2, live_pb2_grpc
 from services.core import billing
-from services.core.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from services.core.errors import Conflict, InvalidArgument, Unavailable
 from services.core.settings import Settings
 from services.engine.engine_errors import InputError
 from services.engine.render.renderer import mouth_model, resolve_seed
@@ -37,6 +37,9 @@ from services.store.connection import RedisClient
 
 log = logging.getLogger(__name__)
 RESOLUTIONS = billing.CREDITS_PER_SECOND
+FORWARDED = "x-lipsync-live-forwarded"  # a call one replica passed to another
+OFFER_DEADLINE = 25.0  # ICE gathering with STUN/TURN round trips
+FORWARD_DEADLINE = 10.0
 
 
 class LiveServicer(live_pb2_grpc.LiveServiceServicer):
@@ -46,6 +49,8 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
         self.budgets = RequestBudgets(settings, redis)
         self.registry = SessionRegistry(redis)
         self.manager = manager
+        self.node = settings.live_advertise_addr or settings.live_addr  # where peers reach us
+        self._peers: dict[str, live_pb2_grpc.LiveServiceStub] = {}
 
     async def _caller(self, context: grpc.aio.ServicerContext, budget: Budget | None = None) -> str:
         account, key_id = await self.accounts.authenticate(bearer_token(context))
@@ -67,7 +72,7 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
         expires = now + timedelta(seconds=self.settings.live_connect_seconds)
         record = {"status": "waiting", "resolution": resolution, "created_at": _iso(now),
                   "expires_at": _iso(expires), "seconds": 0, "end_reason": "",
-                  "node": self.settings.live_addr}
+                  "node": self.node}
         await self.registry.open(session_id, account, record, self.settings.max_concurrent_sessions,
                                  billing.minimum_cost(resolution))
         try:
@@ -105,7 +110,12 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
     async def Offer(self, request: live_pb2.LiveOfferRequest,
                     context: grpc.aio.ServicerContext) -> live_pb2.LiveOfferResponse:
         account = await self._caller(context)
-        session = await self._local(request.id, account)
+        record = await self._running(request.id, account)
+        session = self.manager.get(request.id)
+        if session is None:
+            answer: live_pb2.LiveOfferResponse = await self._peer(record, context).Offer(
+                request, metadata=_forwarded(context), timeout=OFFER_DEADLINE)
+            return answer
         return live_pb2.LiveOfferResponse(sdp=await session.answer(request.sdp))
 
     @unary
@@ -124,19 +134,39 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
         if session is not None:
             await session.end("ended_by_client")
         elif record.get("status") != "ended":
-            raise Unavailable("The live server running this session does not answer; it ends "
-                              "by itself when that server stops")
+            ended: live_pb2.LiveSession = await self._peer(record, context).EndSession(
+                request, metadata=_forwarded(context), timeout=FORWARD_DEADLINE)
+            return ended
         return _message(request.id, await self.registry.get(request.id, account), session)
 
-    async def _local(self, session_id: str, account: str) -> LiveSession:
+    async def _running(self, session_id: str, account: str) -> dict[str, str]:
         record = await self.registry.get(session_id, account)  # NotFound for others' ids
-        session = self.manager.get(session_id)
         if record.get("status") == "ended":
             raise Conflict(f"This live session has ended ({record.get('end_reason')}); create a "
                            "new one")
-        if session is None:
-            raise NotFound(f"Live session {session_id} is not on this live server")
-        return session
+        return record
+
+    def _peer(self, record: dict[str, str], context: grpc.aio.ServicerContext
+              ) -> live_pb2_grpc.LiveServiceStub:
+        """The replica running a session that is not here (calls are passed on once)."""
+        node = record.get("node", "")
+        if not node or node == self.node or _was_forwarded(context):
+            raise Unavailable("The live server running this session does not answer; the "
+                              "session ends by itself when that server stops")
+        if node not in self._peers:
+            self._peers[node] = live_pb2_grpc.LiveServiceStub(grpc.aio.insecure_channel(node))
+        return self._peers[node]
+
+
+def _forwarded(context: grpc.aio.ServicerContext) -> list[tuple[str, str]]:
+    """The caller's metadata (their key, the request id), marked as passed on."""
+    passed = [(k, v) for k, v in context.invocation_metadata() or ()
+              if k in ("authorization", "x-request-id") and isinstance(v, str)]
+    return [*passed, (FORWARDED, "1")]
+
+
+def _was_forwarded(context: grpc.aio.ServicerContext) -> bool:
+    return any(k == FORWARDED for k, _ in context.invocation_metadata() or ())
 
 
 def _validate(request: live_pb2.CreateLiveSessionRequest, settings: Settings) -> tuple[str, str, int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,12 +21,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from protos.lipsync.v1 import live_pb2, live_pb2_grpc
 from services.devtools import samples
 from services.devtools.live_client import LiveClient, av_offset, sync_lag
-from services.devtools.process_stack import ProcessStack
+from services.devtools.process_stack import ProcessStack, terminate, wait_for_port
+from services.devtools.redis_server import free_port
 from services.engine.measures.sync_measure import frame_openings
 from services.engine.media import features, speech
 from services.engine.mouth import visemes
@@ -183,6 +188,41 @@ async def ends(base: str, key: dict[str, str], image: str) -> dict[str, Any]:
     return out
 
 
+async def replicas(base: str, key: dict[str, str], image: str, stack: ProcessStack) -> dict[str, Any]:
+    """A second live replica passes a WHIP offer and a DELETE for a session it does not run to
+    the one that does (as a round-robin Service would deliver them)."""
+    port = free_port(avoid={int(stack.live_addr.rsplit(":", 1)[1])})
+    env = {**stack.env("live"), "LIPSYNC_LIVE_ADDR": f"127.0.0.1:{port}"}
+    log = (stack.logs / "live-2.log").open("ab")
+    second = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "live"], env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    client = LiveClient(base, key["rich"], keep_frames=False)
+    try:
+        wait_for_port(f"127.0.0.1:{port}", 60)
+        created = await client.create(image)  # through the proxy: the first replica runs it
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        metadata = (("authorization", f"Bearer {key['rich']}"),)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = live_pb2_grpc.LiveServiceStub(channel)
+            answer = await stub.Offer(live_pb2.LiveOfferRequest(id=str(created["id"]),
+                                                                sdp=pc.localDescription.sdp),
+                                      metadata=metadata, timeout=30)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+            client.pc = pc
+            await asyncio.sleep(2)
+            live = (await client.http.get(f"/api/v1/live/{created['id']}")).json()
+            ended = await stub.EndSession(live_pb2.LiveSessionRequest(id=str(created["id"])),
+                                          metadata=metadata, timeout=10)
+        return {"answer_is_sdp": answer.sdp.startswith("v=0"), "status_while": live["status"],
+                "ended": ended.status, "reason": ended.end_reason}
+    finally:
+        await client.close()
+        terminate(second)
+        log.close()
+
+
 async def main(out_path: Path) -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="lipsync-live-test-") as tmp, \
@@ -194,12 +234,13 @@ async def main(out_path: Path) -> None:
                                 headers={"Authorization": f"Bearer {key['rich']}"})
             image = r.json()["url"]
         scenarios: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
-            "sync": sync, "refusals": refusals, "ends": ends}
+            "sync": sync, "refusals": refusals, "ends": ends, "replicas": replicas}
         for name, scenario in scenarios.items():
             if len(sys.argv) > 2 and name not in sys.argv[2:]:
                 continue
             try:
-                results[name] = await scenario(stack.base_url, key, image)
+                extra = (stack,) if scenario is replicas else ()
+                results[name] = await scenario(stack.base_url, key, image, *extra)
             except Exception:
                 results[name] = {"error": traceback.format_exc()}
         results["live_log"] = stack.log_tail("live", 60)

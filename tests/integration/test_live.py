@@ -109,3 +109,9 @@ def test_sessions_end_on_credits_silence_and_length(seen: dict[str, Any]) -> Non
     assert longest["state"]["endReason"] == "max_duration", longest
     assert 8.5 <= longest["state"]["secondsStreamed"] <= 10.5
     assert longest["frames"] > 200  # the client saw the stream until the server hung up
+
+
+def test_a_replica_passes_calls_to_the_one_running_the_session(seen: dict[str, Any]) -> None:
+    r = _ok(seen, "replicas")
+    assert r["answer_is_sdp"] and r["status_while"] == "live", r
+    assert r["ended"] == "ended" and r["reason"] == "ended_by_client", r
