@@ -35,9 +35,9 @@ def render(target: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module", params=["overlays/dev", "overlays/prod", "base", "external-redis",
-                                        "s3-storage"])
+                                        "s3-storage", "live-host-network"])
 def objects(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    if request.param in ("external-redis", "s3-storage"):
+    if request.param in ("external-redis", "s3-storage", "live-host-network"):
         # The component on top of the base, as an operator would use it.
         folder = tmp_path_factory.mktemp("with-component")
         base = os.path.relpath(K8S / "base", folder)  # kustomize wants relative paths
@@ -98,7 +98,8 @@ def test_containers_are_locked_down_and_sized(objects: list[dict[str, Any]]) -> 
 
 def test_grpc_services_use_native_grpc_probes(objects: list[dict[str, Any]]) -> None:
     by_name = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
-    for name, service in (("jobs", "lipsync.v1.JobService"), ("inference", "lipsync.v1.InferenceService")):
+    for name, service in (("jobs", "lipsync.v1.JobService"), ("inference", "lipsync.v1.InferenceService"),
+                          ("live", "lipsync.v1.LiveService")):
         (container,) = containers(by_name[name])
         assert container["readinessProbe"]["grpc"]["service"] == service
         assert "grpc" in container["livenessProbe"]
@@ -124,7 +125,7 @@ def test_only_the_roles_that_need_it_get_redis(objects: list[dict[str, Any]]) ->
     assert not {n for n in _settings_of(proxy, objects) if "REDIS" in n}
     (webhooks,) = containers(roles["webhooks"])
     assert webhooks["args"] == ["serve", "webhooks"]
-    for role in ("jobs", "inference", "webhooks"):
+    for role in ("jobs", "inference", "webhooks", "live"):
         (container,) = containers(roles[role])
         assert "LIPSYNC_REDIS_URL" in _settings_of(container, objects), role
 
@@ -143,7 +144,7 @@ def test_network_policies_keep_the_proxy_from_redis() -> None:
     # Redis's own door: only the job service, the workers and the webhook role.
     (redis_in,) = policies["redis"]["ingress"]
     allowed = {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in redis_in["from"]}
-    assert allowed == {"jobs", "inference", "webhooks"}
+    assert allowed == {"jobs", "inference", "webhooks", "live"}
     assert any(_selects(p, "redis") for rule in policies["webhooks"]["egress"] for p in rule["to"])
     assert policies["webhooks"]["ingress"] == []
 
