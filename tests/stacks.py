@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+import http.server
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -49,6 +53,29 @@ async def serving_http(app: ASGIApp, port: int, **config: Any) -> AsyncIterator[
     finally:
         server.should_exit = True
         await serving
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder's files, without a log line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving_folder(folder: Path, handler: type[http.server.SimpleHTTPRequestHandler] = QuietFiles,
+                   ) -> Iterator[str]:
+    """`folder` served over loopback HTTP (as a job's inputs are fetched) until the block ends;
+    yields the base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(handler, directory=str(folder)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 async def job_ended(redis: RedisClient, job_id: str, timeout: float = 60.0) -> JobRecord:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from stacks import new_keys
+
 from services.devtools.process_stack import ProcessStack
 from services.store.accounts import AccountStore, NewKey
 from services.store.connection import connect
@@ -18,15 +20,7 @@ class Corpus:
 
     def new_keys(self, n: int, credits: int = CREDITS) -> list[NewKey]:
         """`n` keys, each on an account of its own: no case shares a rate limit or a job cap."""
-        async def create() -> list[NewKey]:
-            redis = connect(self.stack.redis_url)
-            try:
-                store = AccountStore(redis)
-                return [await store.create_key(f"corpus-{i}", credits) for i in range(n)]
-            finally:
-                await redis.aclose()
-
-        return asyncio.run(create())
+        return new_keys(self.stack.redis_url, n, credits, "corpus")
 
     def credits(self, account_id: str) -> int:
         async def read() -> int:

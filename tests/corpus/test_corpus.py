@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import re
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import grpc
 import httpx
 import pytest
 from google.protobuf import descriptor_pool, json_format, message_factory
+from waiting import wait_until
 
 from protos.lipsync.v1 import admin_pb2, jobs_pb2  # noqa: F401  (registers the services' types)
 from services.store.accounts import NewKey
@@ -53,15 +53,14 @@ def submit(client: httpx.Client, key: NewKey, model: str, form: dict[str, Any]) 
 
 def wait_ended(client: httpx.Client, key: NewKey, job_id: str,
                timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def job() -> dict[str, Any]:
         reply = client.get(f"/api/v1/jobs/{job_id}", headers=bearer(key))
         assert reply.status_code == 200, reply.text
-        job: dict[str, Any] = reply.json()
-        if job["status"] != "processing":
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still processing after {timeout:.0f} s")
+        found: dict[str, Any] = reply.json()
+        return found
+
+    return wait_until(job, until=lambda j: j["status"] != "processing", timeout=timeout, interval=0.1,
+                      what=f"job {job_id} to end")
 
 
 # -- HTTP ----------------------------------------------------------------------------------------

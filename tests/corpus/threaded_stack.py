@@ -8,17 +8,24 @@ requests may name any host, and nothing here may ever look one up or connect to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from pathlib import Path
 from types import TracebackType
 
-import uvicorn
+from stacks import serving_http
 
 from proxy.app import create_app
 from services.core.settings import Secret, Settings
 from services.devtools.redis_server import RedisServer, free_port
 from services.jobs.server import create_server
+from services.live.server import create_live_server
+from services.net.fetch import FetchError
 from services.store.connection import connect
+
+
+async def refuse_fetch(url: str, *args: object, **kwargs: object) -> Path:
+    raise FetchError("Inputs are not fetched in this test stack")
 
 
 class ThreadedStack:
@@ -28,8 +35,7 @@ class ThreadedStack:
         self.data_dir = data_dir
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="threaded-stack", daemon=True)
-        self._uvicorn: uvicorn.Server | None = None
-        self._serving: asyncio.Future[None] | None = None
+        self._serving = contextlib.AsyncExitStack()
 
     @property
     def base_url(self) -> str:
@@ -56,19 +62,16 @@ class ThreadedStack:
         self._redis_client = connect(self.redis.url)
         self._grpc, grpc_port = create_server("127.0.0.1:0", settings, self._redis_client)
         await self._grpc.start()
-        settings = settings.with_(jobs_addr=f"127.0.0.1:{grpc_port}")
-        app = create_app(settings)
-        self._uvicorn = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                      log_level="warning", lifespan="on"))
-        self._serving = asyncio.ensure_future(self._uvicorn.serve())
-        while not self._uvicorn.started:
-            if self._serving.done():
-                self._serving.result()  # raises why it could not start
-            await asyncio.sleep(0.02)
+        # The live role too; it refuses to fetch any portrait (nothing here may reach a host).
+        self._live, live_port, self._live_sessions, _ = create_live_server(
+            "127.0.0.1:0", settings, self._redis_client, fetch=refuse_fetch)
+        await self._live.start()
+        settings = settings.with_(jobs_addr=f"127.0.0.1:{grpc_port}", live_addr=f"127.0.0.1:{live_port}")
+        await self._serving.enter_async_context(serving_http(create_app(settings), self.port, lifespan="on"))
 
     async def _stop(self) -> None:
-        if self._uvicorn is not None and self._serving is not None:
-            self._uvicorn.should_exit = True
-            await self._serving
+        await self._serving.aclose()
+        await self._live_sessions.close()
+        await self._live.stop(None)
         await self._grpc.stop(None)
         await self._redis_client.aclose()

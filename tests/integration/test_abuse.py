@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import http.server
 import logging
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -25,6 +23,7 @@ import numpy as np
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from stacks import serving_folder
 from waiting import wait_until_async
 
 from protos.lipsync.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grpc
@@ -371,11 +370,6 @@ class Inputs:
         return f"{self.base}/{name}"
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inputs]:
     folder = tmp_path_factory.mktemp("inputs")
@@ -383,15 +377,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inputs]:
     said = samples.save_speech(folder / "speech.wav", "Peter Piper picked a peck of pickled "
                                "peppers. Mop the bump, Bob; the quick brown fox jumps over the dog.")
     speech.save_wav(folder / "long.wav", np.tile(said.audio, 3), said.sample_rate)  # ~20 s
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield Inputs(f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_folder(folder) as base:
+        yield Inputs(base)
 
 
 @pytest.mark.slow

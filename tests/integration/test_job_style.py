@@ -4,9 +4,6 @@ the style it applied shown in the job object (GET /api/v1/jobs/{id})."""
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from live_stack import Live, serve_live
+from stacks import serving_folder
 from waiting import wait_until_async
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
@@ -28,11 +26,6 @@ from services.store.connection import RedisClient
 pytestmark = pytest.mark.slow
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A loopback URL serving face.png, speech.wav and clip.mp4 (a render of the two)."""
@@ -40,15 +33,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     samples.save_image(folder / "face.png", samples.grace_hopper())
     samples.save_speech(folder / "speech.wav", "Bob bought a map.")
     render.render_image(folder / "face.png", folder / "speech.wav", folder / "clip.mp4", seed=0)
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_folder(folder) as base:
+        yield base
 
 
 async def _finished(live: Live, job_id: str, headers: dict[str, str]) -> dict[str, Any]:

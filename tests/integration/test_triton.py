@@ -8,8 +8,6 @@ Triton's own counters are read with `tritonclient` here, independently of the ba
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc.aio as triton_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from stacks import job_ended
+from stacks import QuietFiles, job_ended, serving_folder
 from waiting import wait_until_async
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
@@ -81,7 +79,7 @@ class Inputs:
         return media.load_audio(self.folder / name, 16_000).size / 16_000
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _Handler(QuietFiles):
     gate: threading.Event
 
     def do_GET(self) -> None:
@@ -90,9 +88,6 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.path = self.path[len("/slow"):]
         super().do_GET()
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inputs]:
@@ -100,16 +95,11 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inputs]:
     samples.save_image(folder / "face.png", samples.grace_hopper())
     samples.save_speech(folder / "speech.wav", "Mop the bump, Bob. Peter Piper picked a peck of peppers.")
     gate = threading.Event()
-    handler = functools.partial(type("Gated", (_Handler,), {"gate": gate}), directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield Inputs(folder, f"http://127.0.0.1:{server.server_address[1]}", gate)
-    finally:
-        gate.set()
-        server.shutdown()
-        server.server_close()
+    with serving_folder(folder, type("Gated", (_Handler,), {"gate": gate})) as base:
+        try:
+            yield Inputs(folder, base, gate)
+        finally:
+            gate.set()
 
 
 async def triton_counts(triton: TritonServer) -> tuple[int, int]:

@@ -9,8 +9,6 @@ Runtime) and through a real Triton server (the nvidia-pytriton wheel's).
 
 from __future__ import annotations
 
-import functools
-import http.server
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 from google.protobuf import text_format
+from stacks import serving_folder
 from tritonclient.grpc import model_config_pb2
 
 from services.cli import commands as cli
@@ -307,19 +306,8 @@ def test_triton_answers_as_in_process(
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A folder served over loopback HTTP, as a job's inputs are fetched."""
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    with serving_folder(tmp_path) as base:
+        yield tmp_path, base
 
 
 async def test_the_worker_renders_with_the_configured_generator(

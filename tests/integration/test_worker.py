@@ -4,12 +4,9 @@ loopback HTTP (so `allow_private_urls` is on), and a worker process killed mid-r
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
 import signal
 import subprocess
 import sys
-import threading
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -19,7 +16,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from stacks import job_ended
+from stacks import job_ended, serving_folder
 from waiting import wait_until, wait_until_async
 
 from protos.lipsync.v1 import inference_pb2, inference_pb2_grpc, jobs_pb2
@@ -63,20 +60,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inputs]:
                                "jumps over the lazy dog. Peter Piper picked a peck of peppers.")
     # About 25 s: long enough to be caught mid-render.
     speech.save_wav(folder / "long.wav", np.tile(said.audio, 3), said.sample_rate)
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield Inputs(folder, f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    with serving_folder(folder) as base:
+        yield Inputs(folder, base)
 
 
 @pytest.fixture
