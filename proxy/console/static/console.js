@@ -207,7 +207,27 @@ function setupPlayground(form) {
   showFields();
 }
 
+// -- jobs page: processing jobs follow their progress; the page reloads when one ends ----------
+function followJobs() {
+  const rows = [...document.querySelectorAll('[data-testid="job-row"][data-status="processing"]')];
+  if (!rows.length) return;
+  const tick = async () => {
+    for (const row of rows) {
+      const reply = await fetch(`/console/api/jobs/${encodeURIComponent(row.dataset.jobId)}`,
+        { credentials: "same-origin" }).catch(() => null);
+      if (!reply || !reply.ok) continue;
+      const job = await reply.json();
+      if (job.status !== "processing") { window.location.reload(); return; }
+      row.querySelector("[data-job-progress]").value = job.progress || 0;
+      row.querySelector("[data-job-percent]").textContent = `${Math.round((job.progress || 0) * 100)}%`;
+    }
+    setTimeout(tick, 2 * POLL_MS);
+  };
+  setTimeout(tick, 2 * POLL_MS);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("playground");
   if (form) setupPlayground(form);
+  followJobs();
 });
