@@ -14,7 +14,8 @@ import av
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
-from test_worker import Inputs, account, inputs, running, submit, wait_until_ended
+from stacks import job_ended
+from test_worker import Inputs, account, inputs, running, submit
 
 from proxy.app import create_app
 from services.core.settings import Secret, Settings
@@ -82,7 +83,7 @@ async def test_a_job_s_output_lands_in_s3(redis: RedisClient, s3_settings: Setti
     job = await submit(redis, account, {"image": inputs.url("face.png"),
                                         "audio": inputs.url("speech.wav")})
     async with running(s3_settings, redis):
-        done = await wait_until_ended(redis, job.id)
+        done = await job_ended(redis, job.id)
     assert done.status == "completed", done.error
     output = job_message(done, s3_settings).output
     assert output.startswith(f"{s3_settings.s3_endpoint_url}/{BUCKET}/outputs/{job.id}.mp4?")
@@ -140,7 +141,7 @@ async def test_an_upload_through_the_api_goes_to_the_bucket_and_a_job_uses_it(
             assert reply.status_code == 200, reply.text
             job_id = reply.json()["id"]
             async with running(s3_settings.with_(allow_private_urls=False), redis):
-                done = await wait_until_ended(redis, job_id)
+                done = await job_ended(redis, job_id)
             assert done.status == "completed", done.error
             job = (await api.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
         assert job["status"] == "completed"
