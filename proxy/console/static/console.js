@@ -150,7 +150,14 @@ function setupPlayground(form) {
   }
 
   form.addEventListener("change", (event) => {
-    if (event.target.type === "file") delete uploaded[event.target.name.replace(/_file$/, "")];
+    if (event.target.type === "file") {
+      delete uploaded[event.target.name.replace(/_file$/, "")];
+      const name = event.target.closest(".file-pick")?.querySelector("[data-file-name]");
+      if (name) {
+        name.dataset.empty ??= name.textContent;
+        name.textContent = event.target.files[0]?.name || name.dataset.empty;
+      }
+    }
     showFields();
   });
   form.addEventListener("input", renderCode);
