@@ -58,8 +58,9 @@ def create_app(settings: Settings, channel: grpc.aio.Channel | None = None, *,
                keepalive: float = KEEPALIVE_SECONDS) -> Starlette:
     bindings = http_bindings(JOB_SERVICE)
     document = openapi_document(
-        bindings, {**health.OPENAPI_PATHS, **files.OPENAPI_PATHS, **metrics.OPENAPI_PATHS, **OPENAPI_PATHS},
-        {**health.OPENAPI_SCHEMAS, **files.OPENAPI_SCHEMAS},
+        bindings, {**health.OPENAPI_PATHS, **files.OPENAPI_PATHS, **metrics.OPENAPI_PATHS, **OPENAPI_PATHS,
+                   **live_routes.OPENAPI_PATHS},
+        {**health.OPENAPI_SCHEMAS, **files.OPENAPI_SCHEMAS, **live_routes.OPENAPI_SCHEMAS},
         title="lipsync", version=_version(), server_url=settings.public_url)
 
     async def openapi(request: Request) -> Response:

@@ -15,6 +15,7 @@ only (`LIPSYNC_LIVE_ADDR`), never Redis.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
@@ -26,6 +27,7 @@ from starlette.routing import Route
 from protos.lipsync.v1 import jobs_pb2, live_pb2, live_pb2_grpc
 from proxy.clients import call_metadata, job_stub, open_channel
 from proxy.error_responses import ApiError, bad_request
+from proxy.openapi import RATE_LIMIT_HEADERS
 from proxy.response_headers import passed_headers
 from proxy.transcoder import DEFAULT_DEADLINE
 from services.core.settings import Settings
@@ -116,9 +118,76 @@ async def end(request: Request) -> Response:
     return JSONResponse(_session_json(session), headers=headers)
 
 
+async def session(request: Request) -> Response:
+    """GET or DELETE: one route, so a 405 lists both methods in `Allow`."""
+    return await (end(request) if request.method == "DELETE" else read(request))
+
+
 ROUTES = [
     Route(LIVE_PATH, create, methods=["POST"]),
     Route(LIVE_PATH + "/{id}/whip", whip, methods=["POST"]),
-    Route(LIVE_PATH + "/{id}", read, methods=["GET"]),
-    Route(LIVE_PATH + "/{id}", end, methods=["DELETE"]),
+    Route(LIVE_PATH + "/{id}", session, methods=["GET", "DELETE"]),
 ]
+
+
+def _error(ref: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/responses/{ref}"}
+
+
+_ERRORS = {"400": _error("BadRequest"), "401": _error("Unauthenticated"), "404": _error("NotFound"),
+           "429": _error("RateLimited"), "500": _error("InternalError"),
+           "503": _error("Unavailable"), "504": _error("Timeout")}
+_BUDGET = {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_HEADERS}
+_SESSION = {"application/json": {"schema": {"$ref": "#/components/schemas/LiveSession"}}}
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+OPENAPI_PATHS: dict[str, Any] = {
+    LIVE_PATH: {"post": {
+        "operationId": "CreateLiveSession", "tags": ["live"],
+        "summary": "Start a live session (extension): a portrait that speaks what you stream",
+        "description": "Then POST an SDP offer to `whip` (WebRTC, WHIP-style) within "
+                       "`expiresAt`: send an audio track, receive the portrait's video and the same "
+                       "audio. Billed per second streamed at the image rate of the resolution "
+                       "(at least 5 s). docs/live.md.",
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/CreateLiveSessionRequest"}}}},
+        "responses": {"201": {"description": "Created", "headers": _BUDGET, "content": _SESSION},
+                      **_ERRORS, "402": _error("InsufficientCredits")}}},
+    LIVE_PATH + "/{id}/whip": {"post": {
+        "operationId": "LiveSessionOffer", "tags": ["live"], "parameters": _ID,
+        "summary": "Connect: the SDP offer in, the SDP answer out (WHIP, no trickle ICE)",
+        "requestBody": {"required": True, "content": {SDP_TYPE: {"schema": {"type": "string"}}}},
+        "responses": {"201": {"description": "The SDP answer", "headers": _BUDGET,
+                              "content": {SDP_TYPE: {"schema": {"type": "string"}}}},
+                      **_ERRORS, "415": {"description": "The body is not application/sdp"}}}},
+    LIVE_PATH + "/{id}": {
+        "get": {"operationId": "GetLiveSession", "tags": ["live"], "parameters": _ID,
+                "summary": "A live session: state, seconds streamed, credits, latency",
+                "responses": {"200": {"description": "The session", "headers": _BUDGET,
+                                      "content": _SESSION}, **_ERRORS}},
+        "delete": {"operationId": "EndLiveSession", "tags": ["live"], "parameters": _ID,
+                   "summary": "End a live session",
+                   "responses": {"200": {"description": "The session, ended", "headers": _BUDGET,
+                                         "content": _SESSION}, **_ERRORS}}},
+}
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "CreateLiveSessionRequest": {"type": "object", "required": ["formState"], "properties": {
+        "formState": {"type": "object", "required": ["image"], "properties": {
+            "image": {"type": "string", "description": "URL of the portrait"},
+            "resolution": {"type": "string", "enum": ["480p", "720p"]},
+            "prompt": {"type": "string", "description": "style words, as for lipsync-image"},
+            "seed": {"type": "integer", "description": "-1 or absent: random"}}}}},
+    "LiveSession": {"type": "object", "required": ["id", "status", "whip"], "properties": {
+        "id": {"type": "string"},
+        "status": {"type": "string", "enum": ["waiting", "live", "ended"]},
+        "whip": {"type": "string", "description": "where to POST the SDP offer"},
+        "expiresAt": {"type": "string"}, "createdAt": {"type": "string"},
+        "resolution": {"type": "string"},
+        "secondsStreamed": {"type": "number"}, "credits": {"type": "integer"},
+        "endReason": {"type": "string"}, "fps": {"type": "number"},
+        "droppedFrames": {"type": "integer"},
+        "latencyMs": {"type": "object", "additionalProperties": {"type": "number"},
+                      "description": "sound-to-mouth latency by stage (p50/p99) and A/V offset, "
+                                     "while the session runs"}}},
+}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,14 +38,17 @@ from services.store.connection import RedisClient
 
 log = logging.getLogger(__name__)
 RESOLUTIONS = billing.CREDITS_PER_SECOND
+Fetch = Callable[..., Awaitable[Path]]  # `fetch_input`'s signature
 FORWARDED = "x-lipsync-live-forwarded"  # a call one replica passed to another
 OFFER_DEADLINE = 25.0  # ICE gathering with STUN/TURN round trips
 FORWARD_DEADLINE = 10.0
 
 
 class LiveServicer(live_pb2_grpc.LiveServiceServicer):
-    def __init__(self, settings: Settings, redis: RedisClient, manager: SessionManager) -> None:
+    def __init__(self, settings: Settings, redis: RedisClient, manager: SessionManager,
+                 fetch: Fetch = fetch_input) -> None:
         self.settings = settings
+        self.fetch = fetch  # how the portrait is fetched (`fetch_input`; tests may refuse all)
         self.accounts = AccountStore(redis)
         self.budgets = RequestBudgets(settings, redis)
         self.registry = SessionRegistry(redis)
@@ -99,8 +103,8 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
         frames = int(self.settings.live_max_seconds * 25) + 25
         with tempfile.TemporaryDirectory(prefix="lipsync-live-") as tmp:
             try:
-                path = await fetch_input(image_url, Path(tmp) / "image", self.settings, "image",
-                                         label="formState.image")
+                path = await self.fetch(image_url, Path(tmp) / "image", self.settings, "image",
+                                        label="formState.image")
                 return await self.manager.run(LiveFace.from_image, path, resolution,
                                               parse_prompt(prompt, ALL_CONTROLS), seed, frames)
             except InputError as exc:  # fetch failures, undecodable pictures, no face

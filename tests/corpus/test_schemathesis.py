@@ -88,6 +88,8 @@ def served_document() -> dict[str, Any]:
 
 
 DOCUMENT = served_document()
+# A live session's WHIP offer is SDP: text, sent as it is.
+schemathesis.serializer.alias("application/sdp", "text/plain")
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 # Keys are not generated: every request carries a real one (401s are the corpus's business), so
 # invalid requests get past authentication to the checks they are meant to trip.
