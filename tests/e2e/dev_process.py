@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from waiting import wait_until
 
 from services.devtools.process_stack import terminate
 
@@ -34,11 +34,12 @@ def running_dev(command: list[str], port: int, cwd: Path, env: dict[str, str],
         key = next((w for w in text.split() if w.startswith("sk_")), None)
         assert key, text
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while not _ready(base):
-            assert process.poll() is None, text + process.stdout.read()
-            assert time.monotonic() < deadline, f"not ready within {timeout:.0f} s:\n{text}"
-            time.sleep(0.1)
+
+        def ready() -> bool:
+            assert process.poll() is None, text + (process.stdout.read() if process.stdout else "")
+            return _ready(base)
+
+        wait_until(ready, timeout=timeout, interval=0.1, what=f"{base}/readyz", context=lambda: text)
         yield base, key
     finally:
         terminate(process, timeout=60)

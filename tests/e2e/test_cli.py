@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stacks import serving_folder
 
 from services.devtools import samples
 from services.engine.media import av_io as media
@@ -26,15 +24,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     samples.save_image(folder / "pair.png", samples.two_people())
     samples.save_speech(folder / "a.wav", "Mop the bump, Bob.")
     samples.save_speech(folder / "b.wav", "Hi, Pam.", variant="f1")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_folder(folder) as base:
+        yield folder, base
 
 
 def lipsync(*args: str) -> subprocess.CompletedProcess[str]:

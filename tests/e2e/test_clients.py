@@ -27,12 +27,12 @@ from lipsync_client import (
     RateLimited,
     verify_webhook,
 )
+from stacks import new_keys
 
 from services.devtools import samples
 from services.devtools.demo_stack import WebhookReceiver
 from services.devtools.process_stack import ProcessStack
-from services.store.accounts import AccountStore, NewKey
-from services.store.connection import connect
+from services.store.accounts import NewKey
 
 pytestmark = pytest.mark.slow
 SUBMITS_PER_MINUTE = 30  # each key's submit budget here: a spent one is a 429 within a second or two
@@ -48,14 +48,8 @@ class Running:
     speech: Path
 
     def key(self, credits: int = 1000) -> NewKey:
-        async def create() -> NewKey:
-            redis = connect(self.stack.redis_url)
-            try:
-                return await AccountStore(redis).create_key("sdk-test", credits)
-            finally:
-                await redis.aclose()
-
-        return asyncio.run(create())
+        (key,) = new_keys(self.stack.redis_url, 1, credits, "sdk-test")
+        return key
 
     def client(self, key: NewKey, **options: Any) -> Client:
         return Client(base_url=self.stack.base_url, api_key=key.api_key, **options)

@@ -11,12 +11,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import tritonclient.grpc as triton_grpc
+from waiting import wait_until
 
 from services.devtools import demo_stack, samples
 from services.devtools.redis_server import free_port
@@ -31,17 +31,21 @@ def _start(args: list[str], until: str, env: dict[str, str] | None = None,
                                stderr=subprocess.STDOUT, text=True, env=env)
     assert process.stdout is not None
     lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            raise AssertionError(f"{args[0]} exited:\n" + "".join(lines[-30:]))
+
+    def next_line() -> str:
+        line = process.stdout.readline() if process.stdout else ""
+        assert line, f"{args[0]} exited:\n" + "".join(lines[-30:])
         lines.append(line)
-        if until in line:
-            threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()
-            return process, "".join(lines)
-    process.kill()
-    raise AssertionError(f"no {until!r} from {args[0]} within {timeout} s")
+        return line
+
+    try:
+        wait_until(next_line, until=lambda line: until in line, timeout=timeout, interval=0,
+                   what=f"{until!r} from {args[0]}", context=lambda: "".join(lines[-30:]))
+    except AssertionError:
+        process.kill()
+        raise
+    threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()
+    return process, "".join(lines)
 
 
 def _stop(process: subprocess.Popen[str], timeout: float = 30) -> int:
