@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-import uvicorn
+from stacks import serving_http
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -291,9 +291,7 @@ async def test_webhook_flow(redis_server: RedisServer, redis: RedisClient, tmp_p
 
     port = free_port()
     receiver_app = Starlette(routes=[Route("/webhooks/lipsync", hook, methods=["POST"])])
-    receiver = uvicorn.Server(uvicorn.Config(receiver_app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(receiver.serve())
-    try:
+    async with serving_http(receiver_app, port):
         async for stack in _stack(redis_server, redis, tmp_path / "data"):
             # Webhooks are their own role (`lipsync serve webhooks`) beside the proxy.
             stop = asyncio.Event()
@@ -310,9 +308,6 @@ async def test_webhook_flow(redis_server: RedisServer, redis: RedisClient, tmp_p
             assert polled["status"] == "failed" and polled["error"] == "No face found in the image"
             stop.set()
             await webhooks
-    finally:
-        receiver.should_exit = True
-        await serving
 
 
 # -- uploads and files -------------------------------------------------------------------------
