@@ -37,7 +37,7 @@ SDP_TYPE = "application/sdp"
 OFFER_DEADLINE = 30.0  # the answer waits for ICE candidate gathering (STUN/TURN round trips)
 
 
-def _stub(request: Request) -> live_pb2_grpc.LiveServiceStub:
+def live_stub(request: Request) -> live_pb2_grpc.LiveServiceStub:
     state = request.app.state
     if getattr(state, "live_stub", None) is None:
         settings: Settings = state.settings
@@ -79,7 +79,7 @@ async def create(request: Request) -> Response:
         json_format.ParseDict(body, message)
     except json_format.ParseError as exc:
         raise bad_request(f"Invalid request: {exc}", field="formState") from None
-    call = _stub(request).CreateSession(message, metadata=call_metadata(request),
+    call = live_stub(request).CreateSession(message, metadata=call_metadata(request),
                                         timeout=DEFAULT_DEADLINE)
     session = await call
     headers |= passed_headers(await call.initial_metadata())
@@ -98,7 +98,7 @@ async def whip(request: Request) -> Response:
     except UnicodeDecodeError:
         raise bad_request("The SDP offer must be UTF-8 text", field="sdp") from None
     session_id = request.path_params["id"]
-    answer = await _stub(request).Offer(live_pb2.LiveOfferRequest(id=session_id, sdp=sdp),
+    answer = await live_stub(request).Offer(live_pb2.LiveOfferRequest(id=session_id, sdp=sdp),
                                         metadata=call_metadata(request), timeout=OFFER_DEADLINE)
     headers["Location"] = f"{LIVE_PATH}/{session_id}"
     return Response(answer.sdp, status_code=201, media_type=SDP_TYPE, headers=headers)
@@ -106,14 +106,14 @@ async def whip(request: Request) -> Response:
 
 async def read(request: Request) -> Response:
     headers = await _authorize(request)
-    session = await _stub(request).GetSession(live_pb2.LiveSessionRequest(id=request.path_params["id"]),
+    session = await live_stub(request).GetSession(live_pb2.LiveSessionRequest(id=request.path_params["id"]),
                                               metadata=call_metadata(request), timeout=DEFAULT_DEADLINE)
     return JSONResponse(_session_json(session), headers=headers)
 
 
 async def end(request: Request) -> Response:
     headers = await _authorize(request)
-    session = await _stub(request).EndSession(live_pb2.LiveSessionRequest(id=request.path_params["id"]),
+    session = await live_stub(request).EndSession(live_pb2.LiveSessionRequest(id=request.path_params["id"]),
                                               metadata=call_metadata(request), timeout=DEFAULT_DEADLINE)
     return JSONResponse(_session_json(session), headers=headers)
 

@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from proxy.console import actions, i18n, playground_api
+from proxy.console import actions, i18n, live_api, playground_api
 from proxy.console.pages import PAGES, page_route
 from proxy.console.rendering import render
 from proxy.console.security import security_headers
@@ -102,6 +102,9 @@ def console_mount() -> Mount:
         Route("/api/files", json_errors(playground_api.upload), methods=["POST"]),
         Route("/api/jobs", json_errors(playground_api.submit), methods=["POST"]),
         Route("/api/jobs/{job_id}", json_errors(playground_api.job), methods=["GET"]),
+        Route("/api/live", json_errors(live_api.create), methods=["POST"]),
+        Route("/api/live/{id}/whip", json_errors(live_api.whip), methods=["POST"]),
+        Route("/api/live/{id}", json_errors(live_api.end), methods=["DELETE"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="console-static"),
     ]
     return Mount(PATH, routes=routes, middleware=[Middleware(LanguageMiddleware)])

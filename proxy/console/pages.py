@@ -81,6 +81,10 @@ async def load_playground(request: Request, viewer: Viewer) -> dict[str, Any]:
     return {"base_url": request.app.state.settings.public_url, **pricing()}
 
 
+async def load_live(request: Request, viewer: Viewer) -> dict[str, Any]:
+    return pricing()  # the page's script does the rest (proxy/console/live_api.py)
+
+
 async def load_docs(request: Request, viewer: Viewer) -> dict[str, Any]:
     return {"reference": reference_of(request.app.state.openapi)}
 
@@ -100,6 +104,7 @@ PAGES: tuple[Page, ...] = (
     Page("keys", "/keys", N_("API keys"), load_keys),
     Page("usage", "/usage", N_("Credits and usage"), load_usage),
     Page("playground", "/playground", N_("Playground"), load_playground),
+    Page("live", "/live", N_("Live"), load_live),
     Page("jobs", "/jobs", N_("Jobs"), load_jobs),
     Page("docs", "/docs", N_("API reference"), load_docs),
 )

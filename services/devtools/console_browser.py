@@ -5,7 +5,7 @@ screenshots of docs/console/). Playwright's own browser download is never used.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,15 +37,16 @@ def chromium_path() -> str | None:
 
 
 @contextmanager
-def browser() -> Iterator[Browser]:
-    """A headless chromium (the Playwright Browser object)."""
+def browser(extra_args: Sequence[str] = ()) -> Iterator[Browser]:
+    """A headless chromium (the Playwright Browser object); `extra_args`: more command-line
+    switches (the live page's test gives it a fake microphone)."""
     from playwright.sync_api import sync_playwright
 
     path = chromium_path()
     if path is None:
         raise RuntimeError("chromium is not installed: apt-get install chromium (make install does)")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=path, args=["--disable-gpu"])
+        launched = playwright.chromium.launch(executable_path=path, args=["--disable-gpu", *extra_args])
         try:
             yield launched
         finally:

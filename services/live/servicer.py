@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 
 from protos.lipsync.v1 import live_pb2, live_pb2_grpc
+from services.console.session_auth import session_token
 from services.core import billing
 from services.core.errors import Conflict, InvalidArgument, Unavailable
 from services.core.settings import Settings
@@ -35,6 +36,8 @@ from services.live.session import LiveSession
 from services.net.fetch import fetch_input
 from services.store.accounts import AccountStore
 from services.store.connection import RedisClient
+from services.store.sessions import SessionStore
+from services.store.users import UserStore
 
 log = logging.getLogger(__name__)
 RESOLUTIONS = billing.CREDITS_PER_SECOND
@@ -52,11 +55,19 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
         self.accounts = AccountStore(redis)
         self.budgets = RequestBudgets(settings, redis)
         self.registry = SessionRegistry(redis)
+        self.sessions = SessionStore(redis, settings.console_session_seconds)
+        self.users = UserStore(redis)
         self.manager = manager
         self.node = settings.live_advertise_addr or settings.live_addr  # where peers reach us
         self._peers: dict[str, live_pb2_grpc.LiveServiceStub] = {}
 
     async def _caller(self, context: grpc.aio.ServicerContext, budget: Budget | None = None) -> str:
+        """The caller's account: from an API key (charged to its budget), or from a signed-in
+        console user's session (`authorization: Session <token>`, the console's live page)."""
+        console = session_token(context, required=False)
+        if console:
+            session = await self.sessions.resolve(console)
+            return (await self.users.get(session.user_id)).account_id
         account, key_id = await self.accounts.authenticate(bearer_token(context))
         if budget is not None:
             await self.budgets.charge(context, key_id, budget)
