@@ -158,6 +158,31 @@ async def run_n(stack: ProcessStack, key: str, image: str, n: int, resolution: s
     return row
 
 
+def vp8_encode_ms(face: Path, resolution: str, frames: int = 150) -> tuple[float, float]:
+    """p50/p99 of aiortc's VP8 encode of live frames (the stage after `total`), measured alone:
+    the portrait speaking and idling as in a session."""
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    from services.engine.mouth.mouth_track import rest_shapes
+    from services.engine.render.streaming import LiveFace
+    from services.engine.render.style import Style
+    from services.live.tracks import video_frame
+
+    live = LiveFace.from_image(face, resolution, Style(), seed=1, frames=frames)
+    encoder = Vp8Encoder()
+    rest = rest_shapes(1)[0]
+    took = []
+    for t in range(frames):
+        shape = rest.copy()
+        shape[0] = 0.5 + 0.5 * np.sin(t / 3)
+        frame = video_frame(live.draw(t, live.styled(shape)), t, FPS)
+        start = time.perf_counter()
+        encoder.encode(frame)
+        took.append(1000 * (time.perf_counter() - start))
+    p50, p99 = np.percentile(took[10:], [50, 99])
+    return float(p50), float(p99)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     head = ("| N | fps min / mean | dropped | latency total p50 / p99 | lookahead p50 | "
             "compute p50 / p99 | pacing p50 | end to end p50 / p99 | A/V first / last / max | "
@@ -184,6 +209,9 @@ async def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
         key = (await AccountStore(redis).create_key("bench", credits=10_000_000)).api_key
         await redis.aclose()
         face = samples.save_image(Path(tmp) / "face.png", samples.astronaut())
+        encode = vp8_encode_ms(face, args.resolution)
+        print(f"VP8 encode of a {args.resolution} frame (alone): p50 {encode[0]:.1f} ms, "
+              f"p99 {encode[1]:.1f} ms", flush=True)
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
             image = (await http.post("/api/v1/files", content=face.read_bytes(),
                                      headers={"Authorization": f"Bearer {key}"})).json()["url"]
