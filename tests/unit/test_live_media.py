@@ -60,8 +60,8 @@ def test_timeline_gives_each_frame_its_audio_once(media: LiveMedia) -> None:
     assert media.ready(3) and not media.ready(4)
     assert media.arrival(100) == 10.0 and media.arrival(1500) is None and media.arrival(5000) == 11.0
     assert media.last_sound == 11.0
+    timeline = np.concatenate([speech[:960], np.zeros(2000, np.float32), speech[2960:]])
     for t in range(4):
         frame = media.frame(t, draw=t != 2)
         assert (frame is None) == (t == 2)  # a dropped frame is not drawn, its mouth still moves
-        np.testing.assert_array_equal(media.audio(t), np.concatenate(
-            [speech[:960], np.zeros(2000, np.float32), speech[2960:]])[t * FRAME_SAMPLES:(t + 1) * FRAME_SAMPLES])
+        np.testing.assert_array_equal(media.audio(t), timeline[t * FRAME_SAMPLES:(t + 1) * FRAME_SAMPLES])
