@@ -100,7 +100,9 @@ def end_to_end(client: LiveClient) -> np.ndarray:
     sent_at = np.asarray([t for _, t in client.track.sent])
     sent_sample = np.asarray([n for n, _ in client.track.sent])
     probe = client.track.samples[RATE : 4 * RATE]  # 3 s of what was sent, from its second 1
-    shift = round(locate(probe, got.audio_samples()) * RATE) - RATE  # timeline - client index
+    # Looked for near the start only: the speech loops, so later repeats would match as well.
+    start = got.audio_samples()[: 8 * RATE]
+    shift = round(locate(probe, start) * RATE) - RATE  # timeline index - client index
     frame = np.round(video_media_times(got) * FPS).astype(int)
     middle = frame * (RATE // FPS) + RATE // FPS // 2 - shift
     idx = np.searchsorted(sent_sample, middle, side="right") - 1
