@@ -12,8 +12,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-RESOLUTIONS = ("480p", "720p")
-ORDERS = ("meanwhile", "left_right", "right_left")
+from services.core.vocabulary import DEFAULT_RESOLUTION, Order, Resolution
+
+RESOLUTIONS = tuple(r.value for r in Resolution)
+ORDERS = tuple(o.value for o in Order)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     modes = render.add_subparsers(dest="mode", required=True)
 
     def common(p: argparse.ArgumentParser, mask: bool = True) -> None:
-        p.add_argument("--resolution", choices=RESOLUTIONS, default="480p")
+        p.add_argument("--resolution", choices=RESOLUTIONS, default=DEFAULT_RESOLUTION.value)
         if mask:
             p.add_argument("--mask-image", help="white = the area to animate (path or URL)")
         p.add_argument("--seed", type=int, default=None, help="same seed, same video (-1: random)")
@@ -46,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     multi.add_argument("--image", required=True, help="picture of two people side by side")
     multi.add_argument("--left-audio", required=True, help="what the left person says")
     multi.add_argument("--right-audio", required=True, help="what the right person says")
-    multi.add_argument("--order", choices=ORDERS, default="meanwhile")
+    multi.add_argument("--order", choices=ORDERS, default=Order.MEANWHILE.value)
     common(multi, mask=False)
 
     train = commands.add_parser("train", help="train the audio -> mouth-shape model")

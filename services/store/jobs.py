@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.core.errors import Conflict, IdempotencyConflict, InsufficientCredits, NotFound, TooManyJobs
+from services.core.vocabulary import DEFAULT_RESOLUTION
 from services.store import idempotency, keys
 from services.store.connection import RedisClient
 from services.store.idempotency import Fingerprint
@@ -54,7 +55,7 @@ class JobRecord:
     status: Status
     form: dict[str, Any]
     webhook: str = ""
-    resolution: str = "480p"
+    resolution: str = DEFAULT_RESOLUTION
     seed: int | None = None
     output_key: str = ""
     error: str = ""
@@ -80,7 +81,7 @@ class JobRecord:
         return cls(
             id=h["id"], account=h["account"], model=h["model"], status=Status(h["status"]),
             form=json.loads(h.get("form", "{}")), webhook=h.get("webhook", ""),
-            resolution=h.get("resolution", "480p"), seed=opt_int("seed"),
+            resolution=h.get("resolution", DEFAULT_RESOLUTION), seed=opt_int("seed"),
             output_key=h.get("output_key", ""), error=h.get("error", ""),
             execution_ms=opt_int("execution_ms"),
             timings=json.loads(h["timings"]) if h.get("timings") else None,

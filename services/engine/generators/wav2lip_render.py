@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from services.core.vocabulary import DEFAULT_RESOLUTION
 from services.engine.engine_errors import SilentAudio
 from services.engine.faces.face_boxes import FaceTracker, select_faces
 from services.engine.generators import wav2lip_audio
@@ -197,7 +198,7 @@ def _user_mask(path: str | Path | None, size: tuple[int, int],
 
 
 def render_video(video: str | Path, audio: str | Path, out: str | Path, generator: FrameGenerator,
-                 resolution: str = "480p", mask_image: str | Path | None = None,
+                 resolution: str = DEFAULT_RESOLUTION, mask_image: str | Path | None = None,
                  seed: int | None = None, progress: Progress | None = None,
                  limits: media.Limits = media.DEFAULT_LIMITS) -> RenderResult:
     """Dub a video with the generator; as long as the audio (a short video plays back and
@@ -240,7 +241,7 @@ def render_video(video: str | Path, audio: str | Path, out: str | Path, generato
 
 
 def render_image(image: str | Path, audio: str | Path, out: str | Path, generator: FrameGenerator,
-                 resolution: str = "480p", mask_image: str | Path | None = None,
+                 resolution: str = DEFAULT_RESOLUTION, mask_image: str | Path | None = None,
                  seed: int | None = None, progress: Progress | None = None,
                  limits: media.Limits = media.DEFAULT_LIMITS) -> RenderResult:
     """A still portrait speaking `audio` through the generator (mouth region only)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from services.core.vocabulary import DEFAULT_RESOLUTION, Order
 from services.engine.engine_errors import SilentAudio
 from services.engine.faces.face_boxes import FaceTracker, select_faces
 from services.engine.media import av_io as media
@@ -35,7 +36,7 @@ Progress = Callable[[float, str], None]
 # Mouth shapes (frames x [open, width, round]) for 48 kHz speech and a frame count. The model
 # drives renders; benchmarks swap in the true phonemes or loudness as controls.
 ShapeSource = Callable[[np.ndarray, int], np.ndarray]
-ORDERS = ("meanwhile", "left_right", "right_left")
+ORDERS = tuple(Order)
 KEEP_FRAMES_BYTES = 1 << 30  # a dubbed source up to this size (decoded) is decoded once, kept on disk
 
 
@@ -126,7 +127,7 @@ def render_image(
     image: str | Path,
     audio: str | Path,
     out: str | Path,
-    resolution: str = "480p",
+    resolution: str = DEFAULT_RESOLUTION,
     mask_image: str | Path | None = None,
     seed: int | None = None,
     progress: Progress | None = None,
@@ -190,8 +191,8 @@ def render_multi(
     left_audio: str | Path,
     right_audio: str | Path,
     out: str | Path,
-    order: str = "meanwhile",
-    resolution: str = "480p",
+    order: str = Order.MEANWHILE,
+    resolution: str = DEFAULT_RESOLUTION,
     seed: int | None = None,
     progress: Progress | None = None,
     limits: media.Limits = media.DEFAULT_LIMITS,
@@ -213,7 +214,8 @@ def render_multi(
         size = (picture.shape[1], picture.shape[0])
     with stages.stage("faces"):
         left_face, right_face = select_faces(picture, count=2)
-    starts = {"meanwhile": (0, 0), "left_right": (0, left.size), "right_left": (right.size, 0)}
+    starts: dict[str, tuple[int, int]] = {
+        Order.MEANWHILE: (0, 0), Order.LEFT_RIGHT: (0, left.size), Order.RIGHT_LEFT: (right.size, 0)}
     left_start, right_start = starts[order]
     total = max(left_start + left.size, right_start + right.size)
     mix = np.zeros(total, np.float32)
@@ -274,7 +276,7 @@ def render_video(
     video: str | Path,
     audio: str | Path,
     out: str | Path,
-    resolution: str = "480p",
+    resolution: str = DEFAULT_RESOLUTION,
     mask_image: str | Path | None = None,
     seed: int | None = None,
     progress: Progress | None = None,
