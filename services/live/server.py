@@ -7,10 +7,12 @@ import asyncio
 import logging
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health
 from threadpoolctl import threadpool_limits
 
 from protos.lipsync.v1 import live_pb2_grpc
+from services.core.grpc_errors import ErrorInterceptor
+from services.core.health import NOT_SERVING, add_health, set_all
 from services.core.metrics import serve_metrics
 from services.core.settings import Settings
 from services.live.ice import rtc_configuration
@@ -31,11 +33,10 @@ def create_live_server(address: str, settings: Settings, redis: RedisClient,
     """The LiveService (and gRPC health) bound to `address`; its port, its sessions."""
     manager = SessionManager(SessionRegistry(redis), rtc_configuration(settings),
                              settings.live_max_sessions)
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     live_pb2_grpc.add_LiveServiceServicer_to_server(
         LiveServicer(settings, redis, manager, fetch), server)
-    checks = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    checks = add_health(server, (SERVICE_NAME,))
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind the live service to {address}")
@@ -49,12 +50,11 @@ async def serve_live(settings: Settings, stop: asyncio.Event, grace: float = 5.0
     server, _, manager, checks = create_live_server(settings.live_addr, settings, redis)
     serve_metrics(settings.metrics_port)
     await server.start()
-    await checks.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    await checks.set("", health_pb2.HealthCheckResponse.SERVING)
+    await set_all(checks, (SERVICE_NAME,))
     try:
         await stop.wait()
     finally:
-        await checks.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        await set_all(checks, (SERVICE_NAME,), NOT_SERVING)
         await manager.close()
         await server.stop(grace)
         await redis.aclose()

@@ -26,7 +26,6 @@ from services.engine.render.renderer import mouth_model, resolve_seed
 from services.engine.render.streaming import LiveFace
 from services.engine.render.style import ALL_CONTROLS, parse_prompt
 from services.jobs.auth import bearer_token
-from services.jobs.handlers import unary
 from services.jobs.limits import Budget, RequestBudgets
 from services.jobs.validation import MAX_PROMPT, SEED_MAX, check_url
 from services.live.manager import SessionManager
@@ -73,7 +72,6 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
             await self.budgets.charge(context, key_id, budget)
         return account
 
-    @unary
     async def CreateSession(self, request: live_pb2.CreateLiveSessionRequest,
                             context: grpc.aio.ServicerContext) -> live_pb2.LiveSession:
         account = await self._caller(context, Budget.SUBMIT)
@@ -121,7 +119,6 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
             except InputError as exc:  # fetch failures, undecodable pictures, no face
                 raise InvalidArgument(str(exc), field="formState.image") from None
 
-    @unary
     async def Offer(self, request: live_pb2.LiveOfferRequest,
                     context: grpc.aio.ServicerContext) -> live_pb2.LiveOfferResponse:
         account = await self._caller(context)
@@ -133,14 +130,12 @@ class LiveServicer(live_pb2_grpc.LiveServiceServicer):
             return answer
         return live_pb2.LiveOfferResponse(sdp=await session.answer(request.sdp))
 
-    @unary
     async def GetSession(self, request: live_pb2.LiveSessionRequest,
                          context: grpc.aio.ServicerContext) -> live_pb2.LiveSession:
         account = await self._caller(context)
         record = await self.registry.get(request.id, account)
         return _message(request.id, record, self.manager.get(request.id))
 
-    @unary
     async def EndSession(self, request: live_pb2.LiveSessionRequest,
                          context: grpc.aio.ServicerContext) -> live_pb2.LiveSession:
         account = await self._caller(context)
