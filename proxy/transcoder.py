@@ -9,6 +9,11 @@ method is called the same way, without a deadline, and answered as Server-Sent E
 .proto adds its route.
 
 gRPC errors are not caught here: they reach the app's central handlers (`proxy.error_responses`).
+
+Written here rather than taken from a library: the maintained transcoders (Envoy's
+grpc_json_transcoder, grpc-gateway) are other processes in other languages, and the public
+contract differs from proto3's JSON mapping (nulls, integers as numbers: `proxy.jsonmap`), which
+a generic transcoder would not write.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ address (mapped, NAT64, 6to4, Teredo) are judged by the IPv4 address inside, so
 Host names are judged by what they resolve to, never by how they are spelled; `literal_ip` reads
 the numeric spellings the C resolver accepts (`2130706433`, `0177.0.0.1`, `127.1`) so they
 are judged without a lookup.
+
+Written here: `ipaddress` knows the ranges but not which of them are the usual SSRF prizes, nor
+the IPv6 forms that carry an IPv4 address; the SSRF libraries on PyPI wrap `requests`, not the
+httpx client every request here goes through.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ edges, in one key and one script call (atomic, one round trip).
 
 Time is the Redis server's (`TIME`), so every job service replica shares one clock; tests pass
 `now_us` to drive it. Everything is in integer microseconds: epoch µs fit a Lua double exactly.
+
+Written here: the Python rate limiters on PyPI count in process memory or in fixed windows; the
+shared, atomic, smooth budget every replica must agree on is this one short Lua script, and
+redis-cell (the module that implements GCRA) cannot be loaded into a managed Redis.
 """
 
 from __future__ import annotations
