@@ -24,7 +24,7 @@ from services.engine.engine_errors import MediaError
 from services.engine.media import features, speech
 from services.engine.media.speech import SILENCE, Phoneme, Utterance
 from services.engine.mouth import visemes
-from services.engine.training import augment, festival, text
+from services.engine.training import augment, festival, openjtalk, text
 
 ENGLISH_TRAIN_VOICES = (
     "en-us", "en", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
@@ -239,6 +239,26 @@ def festival_examples(n: int, seed: int = 0) -> list[Example]:
             gaps = [rng.uniform(0.05, 0.8) for _ in parts[1:]]
             utt = concatenate(parts, gaps, lead=rng.uniform(0.0, 0.6), trail=rng.uniform(0.0, 0.6))
             out.append(to_example(utt, FESTIVAL_TRAIN_VOICES[voice]))
+    return out
+
+
+def japanese_examples(n: int, seed: int = 0) -> list[Example]:
+    """`n` training items of Japanese from Open JTalk with its training voice (not the held-out
+    `mei`): 1-2 sentences each, pitch shifted a few semitones (durations stay exact)."""
+    if n <= 0:
+        return []
+    if not openjtalk.training_voice_available():
+        raise MediaError(f"the Japanese training voice is missing ({openjtalk.TRAINING_VOICE}): "
+                         "apt-get install hts-voice-nitech-jp-atr503-m001 (Debian contrib)")
+    rng = random.Random(f"japanese-{seed}")
+    out = []
+    for _ in range(n):
+        tone = rng.uniform(-2.0, 6.0)  # the training voice is a man's; reach women's pitch too
+        sentences = [text.japanese_sentence(rng) for _ in range(rng.choice((1, 1, 2)))]
+        parts = [_trim_silence(openjtalk.synthesize(s, tone, openjtalk.TRAINING_VOICE)) for s in sentences]
+        gaps = [rng.uniform(0.05, 0.8) for _ in parts[1:]]
+        utt = concatenate(parts, gaps, lead=rng.uniform(0.0, 0.6), trail=rng.uniform(0.0, 0.6))
+        out.append(to_example(utt, "ja"))
     return out
 
 

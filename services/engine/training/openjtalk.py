@@ -1,7 +1,10 @@
 """Japanese speech with exact phone timings from Open JTalk (PyPI `pyopenjtalk-plus`).
 
 The wheel bundles its dictionary and the `mei_normal` HTS voice (a statistical voice trained on
-recordings of a real speaker), so nothing is fetched at run time.
+recordings of a real speaker), so nothing is fetched at run time. That voice is held out for
+evaluation; training speaks Japanese with another speaker's voice, Nagoya Institute of
+Technology's `nitech_jp_atr503_m001` (a man, the ATR503 sentences; CC-BY 3.0), from Debian's
+contrib package `hts-voice-nitech-jp-atr503-m001` (`make train` installs it).
 
 Timings: the HTS engine picks each phone's state durations from that phone's own full-context
 label alone (at speed 1.0 every state is rounded on its own), so synthesizing one label by itself
@@ -10,6 +13,9 @@ boundaries are therefore the synthesizer's own, to the sample.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +34,7 @@ _PHONES = {
     "sil": SILENCE, "pau": SILENCE,
 }
 _BILABIAL = {"p", "b", "m", "py", "by", "my"}
+TRAINING_VOICE = Path("/usr/share/hts-voice/nitech-jp-atr503-m001/nitech_jp_atr503_m001.htsvoice")
 
 
 def available() -> bool:
@@ -61,15 +68,31 @@ def to_espeak(phones: list[str]) -> list[str]:
     return out
 
 
-def synthesize(text: str, half_tone: float = 0.0) -> Utterance:
-    """Speak Japanese `text` with the bundled voice -> audio (48 kHz) and phonemes."""
+def training_voice_available() -> bool:
+    return available() and TRAINING_VOICE.is_file()
+
+
+def synthesize(text: str, half_tone: float = 0.0, voice: Path | None = None) -> Utterance:
+    """Speak Japanese `text` -> audio and phonemes, with the bundled voice (48 kHz) or the
+    `.htsvoice` file `voice` (at its own rate)."""
     try:
         import pyopenjtalk
     except ImportError as exc:
         raise MediaError("pyopenjtalk-plus is not installed") from exc
     labels = [str(x) for x in pyopenjtalk.extract_fullcontext(text)]
-    wave, rate = pyopenjtalk.synthesize(labels, half_tone=half_tone)
-    lengths = [len(pyopenjtalk.synthesize([lab], half_tone=half_tone)[0]) for lab in labels]
+    if voice is None:
+        def speak(part: list[str]) -> tuple[np.ndarray, int]:
+            wave, rate = pyopenjtalk.synthesize(part, half_tone=half_tone)
+            return np.asarray(wave), int(rate)
+    else:
+        engine = _engine(str(voice))
+
+        def speak(part: list[str]) -> tuple[np.ndarray, int]:
+            engine.set_speed(1.0)
+            engine.add_half_tone(half_tone)
+            return np.asarray(engine.synthesize(part)), int(engine.get_sampling_frequency())
+    wave, rate = speak(labels)
+    lengths = [len(speak([lab])[0]) for lab in labels]
     if sum(lengths) != len(wave):
         raise MediaError("Open JTalk phone durations do not add up to the utterance")
     # The HTS output is on a 16-bit scale and can overshoot it; scale down rather than clip.
@@ -82,3 +105,17 @@ def synthesize(text: str, half_tone: float = 0.0) -> Utterance:
             continue
         phonemes.append(Phoneme(symbol, float(start)))
     return Utterance(audio.astype(np.float32), int(rate), phonemes)
+
+
+_ENGINES: dict[str, object] = {}
+
+
+def _engine(voice: str) -> Any:
+    """One HTS engine per voice file (loading one reads the whole model)."""
+    if voice not in _ENGINES:
+        from pyopenjtalk.htsengine import HTSEngine
+
+        if not Path(voice).is_file():
+            raise MediaError(f"no HTS voice at {voice}")
+        _ENGINES[voice] = HTSEngine(voice.encode())
+    return _ENGINES[voice]

@@ -97,6 +97,28 @@ _JAPANESE_KANA = (
     "がぎぐげござじずぜぞだでどばびぶべぼぱぴぷぺぽん"
 )
 
+# Japanese training sentences are built from these words (`japanese_sentence`): everyday nouns
+# and verbs, rich in m/b/p, with the polite endings (-masu, -mashita, -masen, -mashou) whose "m"
+# is the most frequent bilabial in spoken Japanese. None of the held-out sentences
+# (`heldout_families.JAPANESE`) is built here.
+_JA_NOUNS = (
+    "友達", "先生", "子供", "弟", "姉", "父", "祖母", "隣の人", "部長", "学生", "お客さん", "猫", "犬",
+    "りんご", "みかん", "豆腐", "牛乳", "ご飯", "弁当", "お茶", "麦茶", "ぶどう", "もも", "ピーマン",
+    "本", "雑誌", "帽子", "鞄", "メモ", "ボール", "ペン", "ボタン", "プリン", "ポスター", "メール",
+    "駅", "町", "森", "港", "病院", "デパート", "図書館", "美術館", "部屋", "まど", "橋", "道", "浜辺",
+    "雨", "雪", "夢", "名前", "番号", "地図", "電話", "問題", "毎日", "昼間", "晩", "週末", "三月",
+)
+_JA_PARTICLES = ("は", "が", "を", "に", "で", "と", "の", "も", "から", "まで", "へ")
+_JA_VERB_STEMS = (
+    "飲み", "読み", "休み", "住み", "包み", "進み", "呼び", "遊び", "選び", "学び", "並び", "結び",
+    "見", "食べ", "始め", "閉め", "止め", "集め", "教え", "覚え", "待ち", "持ち", "買い", "会い",
+    "歌い", "払い", "洗い", "使い", "話し", "探し", "押し", "返し", "作り", "送り", "登り", "帰り",
+    "し", "来",
+)
+_JA_ENDINGS = ("ます", "ました", "ません", "ましょう", "ませんでした", "たいです", "ています", "てください")
+_JA_ADVERBS = ("もう", "まだ", "毎朝", "もっと", "ぜんぶ", "ちょっと", "ゆっくり", "たぶん", "いつも", "ほぼ")
+
+
 # Natural English sentences, never used for training: the held-out benchmark set.
 HELD_OUT_SENTENCES: tuple[str, ...] = (
     "Bob bought a map at the market.",
@@ -167,6 +189,19 @@ def pseudo_sentence(language: str, rng: random.Random) -> str:
     if len(words) > 4 and rng.random() < 0.3:
         words[len(words) // 2] += ","
     return " ".join(words) + rng.choice("...?!")
+
+
+def japanese_sentence(rng: random.Random) -> str:
+    """A plausible Japanese sentence: phrases of noun + particle, maybe an adverb, then a
+    polite verb; sometimes two clauses."""
+    def clause() -> str:
+        phrases = [rng.choice(_JA_NOUNS) + rng.choice(_JA_PARTICLES) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.4:
+            phrases.insert(rng.randint(0, len(phrases)), rng.choice(_JA_ADVERBS))
+        return "".join(phrases) + rng.choice(_JA_VERB_STEMS) + rng.choice(_JA_ENDINGS)
+    if rng.random() < 0.3:
+        return clause() + "が、" + clause() + "。"
+    return clause() + rng.choice(("。", "。", "。", "か。", "ね。", "よ。"))
 
 
 def other_languages() -> tuple[str, ...]:

@@ -1,8 +1,8 @@
 """Train the audio -> mouth-shape model on synthetic speech, evaluate on held-out speech, export.
 
     python -m services.engine.training.train [--out services/engine/weights] [--seed 0]
-        [--steps 800] [--minutes 90] [--items 600] [--festival-items 240] [--versions 3]
-        [--threads 2]
+        [--steps 800] [--minutes 90] [--items 600] [--festival-items 240] [--japanese-items 150]
+        [--versions 3] [--threads 2]
 
 Training speech: espeak-ng (many languages, voices and variants) and festival's training voices
 (`data.FESTIVAL_TRAIN_VOICES`: Debian packages festival, festvox-kdlpc16k, festvox-italp16k,
@@ -38,7 +38,7 @@ from services.engine.mouth import phone_posteriors, visemes
 from services.engine.mouth.mouth_model import MouthModel, phonetic_frames
 from services.engine.mouth.onnx_backend import DEFAULT_MODEL_PATH
 from services.engine.mouth.visemes import Viseme
-from services.engine.training import augment, data, metrics
+from services.engine.training import augment, data, metrics, openjtalk
 from services.engine.training.export import WEIGHTS_DIR, export_onnx
 from services.engine.training.net import (
     MouthNet,
@@ -62,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--items", type=int, default=600, help="espeak-ng training utterances")
     p.add_argument("--festival-items", type=int, default=240,
                    help="festival training utterances (0 without festival)")
+    p.add_argument("--japanese-items", type=int, default=150,
+                   help="Open JTalk utterances in its training voice (nitech m001; mei is held out)")
     p.add_argument("--versions", type=int, default=3,
                    help="featurized copies of each item: clean + augmented")
     p.add_argument("--heldout", type=int, default=80, help="held-out utterances to evaluate")
@@ -189,6 +191,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
 
     pool = data.training_examples(args.items, seed=args.seed)
     pool += data.festival_examples(args.festival_items, seed=args.seed)
+    pool += data.japanese_examples(args.japanese_items, seed=args.seed)
     cache = data.featurize(pool, args.versions, args.seed, workers=args.threads)
     heldout = data.heldout_examples(args.heldout, seed=0)
     t_data = time.time() - t_start
@@ -266,6 +269,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             "train_items": len(pool),
             "festival_items": args.festival_items,
             "festival_train_voices": dict(data.FESTIVAL_TRAIN_VOICES),
+            "japanese_items": args.japanese_items,
+            "japanese_train_voice": openjtalk.TRAINING_VOICE.stem,
             "front_end": "phone posteriors of pocketsphinx's en-us acoustic model "
                          f"(pocketsphinx {_version('pocketsphinx')})",
             "train_hours": round(hours, 3),
