@@ -7,6 +7,8 @@ small file that claims huge dimensions or hours of audio is refused cheaply.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -252,14 +254,39 @@ class Mp4Writer:
             stream.layout = "mono"
             stream.bit_rate = 128_000
             self._audio_stream = stream
+        # Encoding runs in a thread of its own, a few frames behind the caller: PyAV releases the
+        # GIL inside the codec, so the next frame is drawn while this one is encoded.
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=4)
+        self._failure: BaseException | None = None
+        self._encoder = threading.Thread(target=self._encode_queued, name="mp4-encode", daemon=True)
+        self._encoder.start()
 
     def write(self, rgb: np.ndarray) -> None:
-        """Append one RGB frame of exactly the writer's size."""
-        frame = av.VideoFrame.from_ndarray(_rgb_to_i420(rgb), format="yuv420p")
-        frame.pts = self._frames
-        self._container.mux(self._video.encode(frame))
-        self._frames += 1
-        self._send_audio_until(self._frames / FPS)
+        """Append one RGB frame of exactly the writer's size (`rgb` may be reused at once)."""
+        self._raise_failure()
+        self._queue.put(_rgb_to_i420(rgb))  # a new array: the caller's buffer is free again
+
+    def _encode_queued(self) -> None:
+        try:
+            while (i420 := self._queue.get()) is not None:
+                frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+                frame.pts = self._frames
+                self._container.mux(self._video.encode(frame))
+                self._frames += 1
+                self._send_audio_until(self._frames / FPS)
+        except BaseException as exc:  # handed to the caller's next write or close
+            self._failure = exc
+            while self._queue.get() is not None:  # unblock a writer waiting on a full queue
+                pass
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _finish_encoding(self) -> None:
+        if self._encoder.is_alive():
+            self._queue.put(None)
+            self._encoder.join()
 
     def _send_audio_until(self, seconds: float) -> None:
         if self._audio_stream is None or self._audio_data is None:
@@ -276,6 +303,8 @@ class Mp4Writer:
         self._audio_sent = end
 
     def close(self) -> None:
+        self._finish_encoding()
+        self._raise_failure()
         self._container.mux(self._video.encode(None))
         if self._audio_stream is not None:
             self._send_audio_until(math.inf)
@@ -291,6 +320,7 @@ class Mp4Writer:
         if exc_type is None:
             self.close()
         else:
+            self._finish_encoding()
             self._container.close()
 
 
