@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/live.py [--sessions 1,2,3,4,5,6] [--seconds 20] [--resolution 480p]
 
-Runs itself inside a loopback-only network namespace (`services.devtools.webrtc_netns`; root), starts
+Runs itself inside a loopback-only network namespace (`services.devtools.netns`; root), starts
 the production processes (`ProcessStack(live=True)`), and for each N runs N sessions side by
 side, each streaming espeak-ng speech with pauses for `--seconds`. Per N it prints:
 
@@ -41,8 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from services.devtools import samples  # noqa: E402
-from services.devtools import webrtc_netns as netns  # noqa: E402
+from services.devtools import netns, samples  # noqa: E402
 from services.devtools.live_client import (  # noqa: E402
     FPS,
     RATE,

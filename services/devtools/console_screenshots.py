@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/console"))
     args = parser.parse_args(argv)
     if not netns.inside():
-        why = netns.available()
+        why = netns.unavailable()
         if why:
             print(f"console_screenshots: {why}", file=sys.stderr)
             return 2

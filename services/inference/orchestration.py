@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.core.settings import Settings
 from services.engine.generators.backend import FrameGenerator
 from services.engine.media import av_io as media
-from services.engine.render.renderer import RenderResult, ShapeSource, model_shapes
+from services.engine.render.renderer import RenderResult, ShapeSource, StageTimer, model_shapes
 from services.inference.forms import RenderForm
 from services.inference.inputs import fetch_inputs
 from services.inference.progress import ProgressRelay
@@ -29,25 +28,8 @@ from services.inference.rendering import render_form, uses_generator
 from services.inference.shapes import AsyncMouthModel, precompute
 
 # Called once the inputs are on disk, before anything is rendered; answers the seed to render with.
+__all__ = ["Prepare", "RenderRunner", "Rendered", "StageTimer"]
 Prepare = Callable[[dict[str, Path]], Awaitable[int]]
-
-
-@dataclass
-class StageTimer:
-    """Milliseconds per stage; a stage timed twice adds up."""
-
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, (time.perf_counter() - start) * 1000)
-
-    def add(self, name: str, ms: float) -> None:
-        self.timings[name] = self.timings.get(name, 0.0) + ms
 
 
 @dataclass(frozen=True)
@@ -87,7 +69,7 @@ class RenderRunner:
                                          shapes_from, self.generator)
         for stage, ms in result.timings.items():
             timer.add(stage, ms)
-        return Rendered(out, result, timer.timings)
+        return Rendered(out, result, timer.ms)
 
     async def _shapes(self, form: RenderForm, paths: dict[str, Path]) -> ShapeSource:
         """In-process, the render runs the model itself; with a model server, ask it now."""

@@ -168,7 +168,7 @@ class JobPipeline:
             timer = StageTimer(rendered.timings)
             with timer.stage("upload"):
                 key = await asyncio.to_thread(self.storage.put_file, output_key(job.id), rendered.path)
-        if await self.jobs.complete(job, key, _ms_since(started), timer.timings):
+        if await self.jobs.complete(job, key, _ms_since(started), timer.ms):
             return Outcome.COMPLETED
         # Ended elsewhere meanwhile. A canceled job keeps no output; a job another worker
         # completed keeps the (identical: same seed) file under the same key.

@@ -33,7 +33,8 @@ PAGES = ("/console/", "/console/keys", "/console/usage", "/console/playground", 
 
 def test_console_in_a_browser(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if not netns.inside():
-        why = netns.available() or (None if console_browser.chromium_path() else "chromium is not installed")
+        why = netns.unavailable() or (None if console_browser.chromium_path()
+                                      else "chromium is not installed")
         if why:
             pytest.skip(why)
         done = netns.run_isolated([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -3,7 +3,7 @@ speech (`--use-file-for-fake-audio-capture`) against a real `lipsync dev`, until
 video plays on the page.
 
 The test re-runs itself inside a network namespace where only loopback exists
-(`services.devtools.webrtc_netns`: 127.0.0.2 besides 127.0.0.1, for WebRTC's host candidates),
+(`services.devtools.netns`: 127.0.0.2 besides 127.0.0.1, for WebRTC's host candidates),
 so the browser's WebRTC traffic and everything else stay on loopback.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from dev_process import running_dev
 
-from services.devtools import console_browser, samples, webrtc_netns
+from services.devtools import console_browser, netns, samples
 from services.devtools.redis_server import free_port
 
 pytestmark = pytest.mark.slow
@@ -29,11 +29,11 @@ FRAMES = 50  # two seconds of the portrait, decoded and shown
 
 def test_live_page_in_a_browser(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if os.environ.get(INSIDE) != "1":
-        why = webrtc_netns.unavailable() or (None if console_browser.chromium_path()
+        why = netns.unavailable() or (None if console_browser.chromium_path()
                                              else "chromium is not installed")
         if why:
             pytest.skip(why)
-        command = webrtc_netns.loopback_only([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        command = netns.loopback_only([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                               "--basetemp", str(tmp_path / "inner"), request.node.nodeid])
         done = subprocess.run(command, cwd=ROOT, env={**os.environ, INSIDE: "1"}, capture_output=True,
                               text=True, timeout=600)

@@ -1,6 +1,6 @@
 """Live sessions end to end: the production processes, a real aiortc client, real speech.
 
-Everything runs in a network namespace of its own (`services.devtools.webrtc_netns`): WebRTC pairs
+Everything runs in a network namespace of its own (`services.devtools.netns`): WebRTC pairs
 host addresses, and there only loopback exists, so no packet can leave the machine. The
 scenarios run once (`live_scenarios.py`, about 45 s); each test here judges one part.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from services.devtools import webrtc_netns as netns
+from services.devtools import netns
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(netns.unavailable() is not None, reason=str(netns.unavailable()))]

@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 
 from services.core.vocabulary import DEFAULT_RESOLUTION
-from services.engine.engine_errors import SilentAudio
 from services.engine.faces.face_boxes import FaceTracker, select_faces
 from services.engine.generators import wav2lip_audio
 from services.engine.generators.backend import FACE_SIZE, MAX_BATCH, FrameGenerator
@@ -178,13 +177,6 @@ class _Batches:
         return out
 
 
-def _load_speech(path: str | Path, limits: media.Limits) -> np.ndarray:
-    audio = media.load_audio(path, media.OUTPUT_AUDIO_RATE, limits)
-    if media.is_silent(audio):
-        raise SilentAudio("The audio is silent: there is no speech to lip-sync")
-    return audio
-
-
 def _frames_for(samples: int) -> int:
     return max(1, round(samples / media.OUTPUT_AUDIO_RATE * media.FPS))
 
@@ -208,7 +200,7 @@ def render_video(video: str | Path, audio: str | Path, out: str | Path, generato
     with stages.stage("decode"):
         info = media.probe_video(video, limits)
         size = media.output_size(info.width, info.height, resolution)
-        speech = _load_speech(audio, limits)
+        speech = media.load_speech(audio, limits)
         mask = _user_mask(mask_image, size, limits)
     frames = _frames_for(speech.size)
     with stages.stage("inference"):
@@ -252,7 +244,7 @@ def render_image(image: str | Path, audio: str | Path, out: str | Path, generato
         size = media.output_size(source.shape[1], source.shape[0], resolution)
         picture = cv2.resize(source, size, interpolation=cv2.INTER_AREA
                              if size[0] < source.shape[1] else cv2.INTER_CUBIC)
-        speech = _load_speech(audio, limits)
+        speech = media.load_speech(audio, limits)
         mask = _user_mask(mask_image, size, limits)
     frames = _frames_for(speech.size)
     with stages.stage("faces"):

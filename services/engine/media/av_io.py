@@ -20,7 +20,7 @@ import av.error
 import numpy as np
 
 from services.core.vocabulary import Resolution
-from services.engine.engine_errors import MediaError, MediaTooLarge
+from services.engine.engine_errors import MediaError, MediaTooLarge, SilentAudio
 from services.engine.media.image_header import HEAD_BYTES, declared_size
 
 FPS = 25
@@ -57,6 +57,14 @@ def output_size(width: int, height: int, resolution: str) -> tuple[int, int]:
 def is_silent(audio: np.ndarray) -> bool:
     """The one silence test: the render refuses such audio, and nothing is sent to the model for it."""
     return float(np.abs(audio).max(initial=0.0)) < SILENT_PEAK
+
+
+def load_speech(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """The speech track of a render at the output rate; silence is refused, with a message."""
+    audio = load_audio(path, OUTPUT_AUDIO_RATE, limits)
+    if is_silent(audio):
+        raise SilentAudio("The audio is silent: there is no speech to lip-sync")
+    return audio
 
 
 def _open(path: str | Path, kind: str) -> av.container.InputContainer:
