@@ -29,7 +29,7 @@ function python(args, env = {}) {
 }
 
 function newKey(credits = 1000) {
-  const out = python(["-m", "services.cli.commands", "keys", "create", "--name", "js", "--credits", String(credits), "--json"],
+  const out = python(["-m", "services.cli", "keys", "create", "--name", "js", "--credits", String(credits), "--json"],
     { LIPSYNC_REDIS_URL: redisUrl });
   return JSON.parse(out).api_key;
 }
@@ -44,7 +44,7 @@ async function freePort() {
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), "lipsync-js-"));
-  python(["-c", `from services.engine import samples
+  python(["-c", `from services.devtools import samples
 samples.save_image(${JSON.stringify(join(work, "face.png"))}, samples.astronaut())
 samples.save_speech(${JSON.stringify(join(work, "speech.wav"))}, "Hello there. Bob made a big map of the moon, and people loved it.")`]);
   receiver = createServer((request, response) => {
@@ -56,7 +56,7 @@ samples.save_speech(${JSON.stringify(join(work, "speech.wav"))}, "Hello there. B
     });
   });
   await new Promise((done) => receiver.listen(0, "127.0.0.1", done));
-  dev = spawn(PYTHON, ["-m", "services.cli.commands", "dev", "--port", String(await freePort()), "--data-dir", join(work, "data")],
+  dev = spawn(PYTHON, ["-m", "services.cli", "dev", "--port", String(await freePort()), "--data-dir", join(work, "data")],
     { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   let text = "";
   await new Promise((done, fail) => {
