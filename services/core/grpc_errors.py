@@ -85,6 +85,16 @@ def _stream_response(behavior: Callable[..., Any], method: str, request_id: str)
     return stream
 
 
+# The four rpc kinds: the handler's attribute, how a handler of that kind is made, and the wrapper
+# (unary responses are awaited; streamed ones are iterated).
+_KINDS: tuple[tuple[str, Callable[..., Any], Callable[..., Any]], ...] = (
+    ("unary_unary", grpc.unary_unary_rpc_method_handler, _unary_response),
+    ("unary_stream", grpc.unary_stream_rpc_method_handler, _stream_response),
+    ("stream_unary", grpc.stream_unary_rpc_method_handler, _unary_response),
+    ("stream_stream", grpc.stream_stream_rpc_method_handler, _stream_response),
+)
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
                                 details: grpc.HandlerCallDetails) -> Any:
@@ -95,16 +105,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         request_id = request_id_of(details.invocation_metadata)
         serializers = {"request_deserializer": handler.request_deserializer,
                        "response_serializer": handler.response_serializer}
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _unary_response(handler.unary_unary, method, request_id), **serializers)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _stream_response(handler.unary_stream, method, request_id), **serializers)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _unary_response(handler.stream_unary, method, request_id), **serializers)
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                _stream_response(handler.stream_stream, method, request_id), **serializers)
+        for kind, make, wrap in _KINDS:
+            behavior = getattr(handler, kind)
+            if behavior:
+                return make(wrap(behavior, method, request_id), **serializers)
         return handler
