@@ -28,7 +28,6 @@ from services.inference.rendering import render_form, uses_generator
 from services.inference.shapes import AsyncMouthModel, precompute
 
 # Called once the inputs are on disk, before anything is rendered; answers the seed to render with.
-__all__ = ["Prepare", "RenderRunner", "Rendered", "StageTimer"]
 Prepare = Callable[[dict[str, Path]], Awaitable[int]]
 
 

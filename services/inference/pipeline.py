@@ -31,10 +31,10 @@ from services.core import billing, logs, metrics
 from services.core.errors import Conflict, InsufficientCredits, ModelServerUnavailable, NotFound
 from services.core.settings import Settings
 from services.engine.engine_errors import InputError
-from services.engine.render.renderer import resolve_seed
+from services.engine.render.renderer import StageTimer, resolve_seed
 from services.inference.forms import RenderForm
 from services.inference.inputs import limits_for, output_seconds
-from services.inference.orchestration import RenderRunner, StageTimer
+from services.inference.orchestration import RenderRunner
 from services.inference.progress import ProgressRelay, RenderAborted
 from services.inference.rendering import applied_style, frame_generator
 from services.inference.shapes import AsyncMouthModel, remote_model

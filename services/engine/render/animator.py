@@ -96,7 +96,9 @@ class FaceAnimator:
         self._lips_grid = _grid(self.lips_box)
         self._lips_warper = MouthWarper(self.mouth, *self._lips_grid, neutralise_jaw=video,
                                         region=region)
-        self._head_weight: np.ndarray | None = None  # made on the first move: videos never move
+        # Made on the first move (videos never move), then reused by every frame.
+        self._head_weight: np.ndarray | None = None
+        self._head_grid: tuple[np.ndarray, np.ndarray] | None = None
         self._work: np.ndarray | None = None  # the still picture with mouth and eyes drawn
         self._eyes_drawn = False
 
@@ -179,9 +181,10 @@ class FaceAnimator:
         """Where each pixel of the head block was before the head moved, blended by how much
         of the head's motion it follows (1 inside the head, 0 at the block's edge)."""
         box = self.head_box
-        gx, gy = _grid(box)
-        if self._head_weight is None:
+        if self._head_weight is None or self._head_grid is None:
             self._head_weight = _ellipse_weight(box)
+            self._head_grid = _grid(box)
+        gx, gy = self._head_grid
         c, s = np.cos(-pose.angle), np.sin(-pose.angle)
         px, py = self.pivot
         tx, ty = pose.dx * self.face_size, pose.dy * self.face_size
