@@ -47,7 +47,8 @@ def save_image(path: str | Path, rgb: np.ndarray) -> Path:
 
 def save_speech(path: str | Path, text: str, voice: str = "en-us", rate: int = 160,
                 pitch: int = 50, variant: str | None = None) -> speech.Utterance:
-    """Synthesise `text` to a WAV file and return the utterance with its phoneme timings."""
-    utterance = speech.synthesize(text, voice=voice, rate=rate, pitch=pitch, variant=variant)
+    """Synthesise `text` to a WAV file and return the utterance with its phoneme timings; the
+    same arguments give the same file whatever was synthesised before."""
+    utterance = speech.synthesize_isolated(text, voice=voice, rate=rate, pitch=pitch, variant=variant)
     speech.save_wav(path, utterance.audio, utterance.sample_rate)
     return utterance

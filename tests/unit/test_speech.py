@@ -130,6 +130,14 @@ def test_same_call_sequence_gives_the_same_audio() -> None:
     assert len(runs) == 1
 
 
+def test_isolated_synthesis_does_not_depend_on_earlier_calls() -> None:
+    first = speech.synthesize_isolated("Hello there, my friend.", variant="f1")
+    speech.synthesize("Something else entirely, spoken faster.", voice="en", variant="m3", rate=220)
+    again = speech.synthesize_isolated("Hello there, my friend.", variant="f1")
+    assert np.array_equal(first.audio, again.audio)
+    assert first.phonemes == again.phonemes
+
+
 def test_save_wav_round_trip(tmp_path: Path, bob: Utterance) -> None:
     path = tmp_path / "bob.wav"
     speech.save_wav(path, bob.audio, bob.sample_rate)

@@ -18,9 +18,11 @@ Timing facts measured on espeak-ng 1.52 (they shape `_align_stop_closures` below
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import threading
 import wave
 import zlib
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,6 +229,25 @@ def synthesize(
     audio = (pcm.astype(np.float32) / 32768.0).clip(-1.0, 1.0)
     phonemes = _phoneme_track(events, audio, sample_rate)
     return Utterance(audio=audio, sample_rate=sample_rate, phonemes=phonemes)
+
+
+_isolated: ProcessPoolExecutor | None = None
+
+
+def synthesize_isolated(text: str, voice: str = "en-us", rate: int = 170, pitch: int = 50,
+                        variant: str | None = None) -> Utterance:
+    """`synthesize` in a new process that has spoken nothing before, so the audio is a function
+    of the arguments alone, whatever this process synthesised earlier (espeak's carried-over
+    glottal phase, see above): for samples that tests and benchmarks must get the same each
+    time. Each call forks from a forkserver that has this module imported: tens of ms more."""
+    global _isolated
+    with _lock:
+        if _isolated is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            _isolated = ProcessPoolExecutor(1, mp_context=context, max_tasks_per_child=1)
+        pool = _isolated
+    return pool.submit(synthesize, text, voice, rate, pitch, variant).result()
 
 
 def voices(language_prefix: str = "") -> list[str]:
