@@ -7,14 +7,14 @@ rate does. When the caller sends nothing (muted, a pause in a voice agent's stre
 loss), the session pads the timeline with silence to keep up with the wall clock, and the
 mouth closes as it would on any silence.
 
-Thread use: `add` runs on the event loop, `frame` in a worker thread; a lock covers the
-mouth stream they share.
+Thread use: `add` runs on the event loop, `frame` in a worker thread (one frame at a time per
+session). They share only a queue of 16 kHz chunks (a deque: appending and popping are
+atomic); the mouth stream is the worker's alone, so the event loop never waits for the model.
 """
 
 from __future__ import annotations
 
 import bisect
-import threading
 from collections import deque
 
 import numpy as np
@@ -41,11 +41,10 @@ class LiveMedia:
         self.face = face
         self._mouth = MouthStream(model)
         self._down = Downsampler()
-        self._lock = threading.Lock()
         self._audio = np.zeros(0, np.float32)  # timeline samples from `_audio_start` on
         self._audio_start = 0
         self.samples = 0  # timeline length
-        self._pending: list[np.ndarray] = []  # 16 kHz audio not yet given to the mouth stream
+        self._pending: deque[np.ndarray] = deque()  # 16 kHz audio not yet given to the mouth stream
         self._shapes: dict[int, np.ndarray] = {}
         # (timeline end, start, wall time) per incoming packet, to date a sound's arrival.
         self._arrivals: deque[tuple[int, int, float]] = deque(maxlen=1000)
@@ -59,8 +58,7 @@ class LiveMedia:
         self._audio = np.concatenate([self._audio, x])
         self.samples += x.size
         down = self._down.push(x)
-        with self._lock:
-            self._pending.append(down)
+        self._pending.append(down)
         if real:
             self._arrivals.append((self.samples, self.samples - x.size, now))
             if float(np.sqrt(np.mean(x * x))) > SOUND_RMS:
@@ -77,18 +75,17 @@ class LiveMedia:
         return self._arrivals[i][2]
 
     def frame(self, t: int, draw: bool = True) -> np.ndarray | None:
-        """Video frame t (call once `ready(t)`), or None when not `draw`n (a dropped frame:
-        the mouth still advances, so the next one is right)."""
-        with self._lock:
-            for chunk in self._pending:
-                self._mouth.push(chunk)
-            self._pending.clear()
-            for step in self._mouth.ready():
-                self._shapes[step.index] = step.shape
+        """Video frame t in I420 (call once `ready(t)`; the face's buffer, valid until the next
+        frame: `LiveFace.draw_i420`), or None when not `draw`n (a dropped frame: the mouth
+        still advances, so the next one is right)."""
+        while self._pending:
+            self._mouth.push(self._pending.popleft())
+        for step in self._mouth.ready():
+            self._shapes[step.index] = step.shape
         shape = self._shapes.pop(t)
         for old in [k for k in self._shapes if k < t]:
             del self._shapes[old]
-        return self.face.draw(t, self.face.styled(shape)) if draw else None
+        return self.face.draw_i420(t, self.face.styled(shape)) if draw else None
 
     def audio(self, t: int) -> np.ndarray:
         """The timeline samples that go out with frame t; earlier ones are forgotten."""

@@ -2,10 +2,11 @@
 speaking it, with that same audio.
 
     offer -> answer (aiortc gathers its ICE candidates first: no trickle, as WHIP allows)
-    connected -> the clock starts (t0) -> every 40 ms of timeline: mouth, draw, send
+    connected -> the clock starts (t0) -> every 40 ms of timeline: mouth, draw, encode, send
 
 Frame t is computed once the caller's audio reaches 190 ms past it (or the wall clock says it
-should have: then silence stands in) and leaves, with its audio, at t0 + LEAD + t / 25. A frame
+should have: then silence stands in), drawn and encoded (VP8, and its audio in Opus: one call
+in a worker thread, `encoding`), and leaves, with its audio, at t0 + LEAD + t / 25. A frame
 that cannot be drawn in time is dropped (its audio still goes), so a slow moment costs
 smoothness, never sync. Billing, idle and length limits run beside it (`_meter`).
 """
@@ -30,15 +31,16 @@ from services.core import billing
 from services.core.errors import Conflict, InvalidArgument
 from services.engine.media import features
 from services.engine.media.features import VIDEO_FPS
+from services.live.encoding import AudioEncoder, VideoEncoder, watch_requests
 from services.live.media import FRAME_SAMPLES, RATE, SOUND_RMS, LiveMedia, samples_for_frame
 from services.live.stats import SessionStats
-from services.live.tracks import AUDIO_PACKET, PacedTrack, audio_frame, to_mono, video_frame
+from services.live.tracks import AUDIO_PACKET, PacedTrack, to_mono
 
 log = logging.getLogger(__name__)
 
 # From a moment of the caller's audio (its arrival, at the earliest) to its frame leaving:
 # 232.8 ms until the mouth model has its future audio for the frame's start, 20 ms for the
-# packet that brings it, the rest for drawing.
+# packet that brings it, the rest for drawing and encoding.
 LEAD = 0.265
 GRACE = 0.06  # audio this late (past its wall-clock time) is taken as silence meanwhile
 MAX_BACKLOG = 0.2  # timeline ahead of the clock by more: silent packets are skipped to catch up
@@ -76,8 +78,10 @@ class LiveSession:
         self._billed = 0  # seconds charged so far
         self._audio_in = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.video = PacedTrack("video", on_sent=self.stats.video_sent)
+        self.video = PacedTrack("video", on_sent=self._video_left)
         self.audio = PacedTrack("audio", on_sent=self._audio_left)
+        self._video_encoder = VideoEncoder()
+        self._audio_encoder = AudioEncoder()
 
     @property
     def seconds(self) -> float:
@@ -92,6 +96,10 @@ class LiveSession:
     def _audio_left(self, index: int, when: float) -> None:
         if index >= 0:
             self.stats.audio_sent(index, when)
+
+    def _video_left(self, index: int, when: float) -> None:
+        if index >= 0:
+            self.stats.video_sent(index, when)
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -127,7 +135,7 @@ class LiveSession:
             await pc.close()
             raise InvalidArgument("The SDP offer has no video section: add a video transceiver "
                                   "(recvonly) to receive the portrait", field="sdp")
-        pc.addTrack(self.video)
+        watch_requests(pc.addTrack(self.video), self._video_encoder)
         if "audio" in kinds:
             pc.addTrack(self.audio)
         await pc.setLocalDescription(await pc.createAnswer())
@@ -195,21 +203,33 @@ class LiveSession:
             ready = time.monotonic()
             due = self.t0 + LEAD + t / VIDEO_FPS
             draw = ready < due + 1 / VIDEO_FPS  # already a frame late: skip drawing this one
-            rgb = await loop.run_in_executor(self._executor, self.media.frame, t, draw)
-            done = time.monotonic()
             samples = self.media.audio(t)
-            for k in range(FRAME_SAMPLES // AUDIO_PACKET):
-                part = samples[k * AUDIO_PACKET : (k + 1) * AUDIO_PACKET]
-                self.audio.queue.put_nowait((due + k * AUDIO_PACKET / RATE, t if k == 0 else -1,
-                                             audio_frame(part, t * FRAME_SAMPLES + k * AUDIO_PACKET)))
-            if rgb is None:
+            video, audio = await loop.run_in_executor(self._executor, self._encode, t, draw, samples)
+            done = time.monotonic()
+            for k, packets in enumerate(audio):
+                for packet in packets:
+                    self.audio.queue.put_nowait((due + k * AUDIO_PACKET / RATE, t if k == 0 else -1,
+                                                 packet))
+            if not video:  # not drawn (or, never seen, the encoder skipped it)
                 self.stats.drop()
             else:
                 self.stats.frame_done(t, self.media.arrival(t * FRAME_SAMPLES + FRAME_SAMPLES // 2),
                                       ready, done)
-                self.video.queue.put_nowait((due, t, video_frame(rgb, t, VIDEO_FPS)))
+                for i, packet in enumerate(video):
+                    self.video.queue.put_nowait((due, t if i == 0 else -1, packet))
             t += 1
             self.frames = t
+
+    def _encode(self, t: int, draw: bool, samples: np.ndarray
+                ) -> tuple[list[av.Packet], list[list[av.Packet]]]:
+        """Frame t's VP8 packets (none when not `draw`n) and its audio's Opus packets, per 20 ms
+        (a worker thread: mouth model, drawing and both encoders release the GIL)."""
+        i420 = self.media.frame(t, draw)
+        video = [] if i420 is None else self._video_encoder.encode(i420, t, VIDEO_FPS)
+        audio = [self._audio_encoder.encode(samples[k * AUDIO_PACKET : (k + 1) * AUDIO_PACKET],
+                                            t * FRAME_SAMPLES + k * AUDIO_PACKET)
+                 for k in range(FRAME_SAMPLES // AUDIO_PACKET)]
+        return video, audio
 
     async def _meter(self) -> None:
         """Bill each second before it streams, and end the session at its limits."""

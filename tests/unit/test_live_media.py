@@ -1,20 +1,30 @@
-"""The live session's media pieces: 48 -> 16 kHz aligned to the sample, frames stamped on the
-audio clock, the timeline that hands out each frame's audio once and dates sounds' arrival."""
+"""The live session's media pieces: 48 -> 16 kHz aligned to the sample, frames drawn in I420
+and encoded on the audio clock, the timeline that hands out each frame's audio once and dates
+sounds' arrival."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import dataclasses
+from fractions import Fraction
 from pathlib import Path
 
+import av
+import cv2
 import numpy as np
 import pytest
+from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, pack_remb_fci
 
 from services.devtools import samples
 from services.engine.mouth.mouth_model import MouthModel
+from services.engine.mouth.mouth_track import rest_shapes
 from services.engine.render.streaming import LiveFace
 from services.engine.render.style import Style
 from services.live.downsample import Downsampler
+from services.live.encoding import AudioEncoder, VideoEncoder, watch_requests
 from services.live.media import FRAME_SAMPLES, LiveMedia, samples_for_frame
-from services.live.tracks import audio_frame, to_mono, video_frame
+from services.live.tracks import to_mono
 
 
 def test_downsampling_keeps_the_timeline_to_the_sample() -> None:
@@ -34,15 +44,83 @@ def test_downsampling_keeps_the_timeline_to_the_sample() -> None:
     assert np.abs(high[200:]).max() < 0.01
 
 
-def test_frames_carry_their_place_on_the_clock() -> None:
-    audio = audio_frame(np.full(960, 0.5, np.float32), first_sample=1920)
-    assert audio.pts == 1920 and audio.sample_rate == 48_000 and audio.samples == 960
-    np.testing.assert_allclose(to_mono(audio), 0.5, atol=1e-4)
-    rgb = np.zeros((480, 640, 3), np.uint8)
-    rgb[..., 0] = 255
-    video = video_frame(rgb, 7, 25)
-    assert video.pts == 7 * 3600 and video.format.name == "yuv420p"
-    assert np.abs(video.to_ndarray(format="rgb24").astype(int) - rgb).max() <= 3
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-9)))
+
+
+def test_audio_packets_carry_their_place_on_the_clock() -> None:
+    encoder, decoder = AudioEncoder(), av.CodecContext.create("libopus", "r")
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000)).astype(np.float32)
+    decoded = []
+    for k in range(50):
+        packets = encoder.encode(tone[k * 960 : (k + 1) * 960], first_sample=1920 + k * 960)
+        assert [(p.pts, p.time_base) for p in packets] == [(1920 + k * 960, Fraction(1, 48_000))]
+        for packet in packets:
+            decoded += [to_mono(f) for f in decoder.decode(packet)]
+    back = np.concatenate(decoded)
+    assert back.size == tone.size
+    # Opus delays by its 312-sample look-ahead; past that, the tone comes back.
+    assert np.corrcoef(back[1312:], tone[1000:-312])[0, 1] > 0.95
+
+
+def test_video_packets_carry_their_place_on_the_clock_and_keyframes_come_on_request() -> None:
+    rng = np.random.default_rng(0)
+    rgb = cv2.GaussianBlur(rng.integers(0, 256, (480, 480, 3), np.uint8), (9, 9), 3)
+    encoder, decoder = VideoEncoder(), av.CodecContext.create("libvpx", "r")
+    keys = []
+    for t in range(12):
+        moved = np.roll(rgb, t, axis=1)
+        i420 = cv2.cvtColor(moved, cv2.COLOR_RGB2YUV_I420)
+        if t == 8:
+            encoder.request_keyframe()
+        packets = encoder.encode(i420, 7 + t, 25)
+        assert [(p.pts, p.time_base) for p in packets] == [((7 + t) * 3600, Fraction(1, 90_000))]
+        keys.append(packets[0].is_keyframe)
+        (back,) = decoder.decode(packets[0])
+        assert back.format.name == "yuv420p" and (back.width, back.height) == (480, 480)
+        assert _psnr(back.to_ndarray(format="rgb24"), moved) > 30
+    assert keys == [True] + [False] * 7 + [True] + [False] * 3
+    encoder.set_target_bitrate(1_000_000)  # a new rate: a new codec, so a keyframe
+    assert encoder.encode(i420, 19, 25)[0].is_keyframe
+    encoder.set_target_bitrate(10**9)
+    assert encoder.target_bitrate == 1_500_000  # aiortc's range
+
+
+def test_the_receivers_requests_reach_the_encoder() -> None:
+    class Sender:
+        _ssrc = 1234
+
+        def __init__(self) -> None:
+            self.seen: list[object] = []
+
+        async def _handle_rtcp_packet(self, packet: object) -> None:
+            self.seen.append(packet)
+
+    sender, encoder = Sender(), VideoEncoder()
+    watch_requests(sender, encoder)  # type: ignore[arg-type]
+    pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=1234)
+    remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(800_000, [1234]))
+    other = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(300_000, [99]))
+    for packet in (pli, remb, other):
+        asyncio.run(sender._handle_rtcp_packet(packet))
+    assert encoder.keyframe_wanted and encoder.target_bitrate == 800_000
+    assert sender.seen == [pli, remb, other]  # aiortc still handles each
+
+
+@pytest.mark.parametrize("still", [False, True])
+def test_i420_frames_are_the_whole_frame_converted(tmp_path: Path, still: bool) -> None:
+    image = samples.save_image(tmp_path / "face.png", samples.astronaut())
+    style = dataclasses.replace(Style(), still=still, blink_rate=4.0)
+    rgb_face = LiveFace.from_image(image, "480p", style, seed=2, frames=100)
+    i420_face = LiveFace(copy.deepcopy(rgb_face.portrait), style, seed=2, frames=100)
+    rest = rest_shapes(1)[0]
+    for t in range(100):  # speech, pauses, blinks and (unless still) the head's sway
+        shape = rest.copy()
+        shape[0] = max(0.0, np.sin(t / 4)) if t % 30 < 20 else shape[0]
+        rgb = rgb_face.draw(t, rgb_face.styled(shape))
+        i420 = i420_face.draw_i420(t, i420_face.styled(shape))
+        assert i420.shape == (720, 480)
+        np.testing.assert_array_equal(i420, cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420))
 
 
 @pytest.fixture(scope="module")
@@ -64,4 +142,5 @@ def test_timeline_gives_each_frame_its_audio_once(media: LiveMedia) -> None:
     for t in range(4):
         frame = media.frame(t, draw=t != 2)
         assert (frame is None) == (t == 2)  # a dropped frame is not drawn, its mouth still moves
+        assert frame is None or frame.shape == (720, 480)  # I420
         np.testing.assert_array_equal(media.audio(t), timeline[t * FRAME_SAMPLES:(t + 1) * FRAME_SAMPLES])
