@@ -109,10 +109,13 @@ def test_the_choice_holds_while_it_fits_and_crossfades_when_it_changes(talking: 
     # A held opening with the small jitter of a real track: one patch all along.
     held = [bank.choose(MAX_GAP * (0.35 + 0.02 * rng.standard_normal())) for _ in range(20)]
     assert len({h[0].frame for h in held if h is not None}) == 1
-    # A much wider opening asks for another patch: it blends in over CROSSFADE frames.
+    # A much wider opening (the widest the source showed) asks for another patch: it blends in
+    # over CROSSFADE frames.
     before = held[-1]
     assert before is not None
-    wide = [bank.choose(MAX_GAP * 0.65) for _ in range(CROSSFADE + 1)]
+    widest = max(p.gap for p in bank.patches)
+    assert widest - before[0].gap > 0.15
+    wide = [bank.choose(widest) for _ in range(CROSSFADE + 1)]
     assert all(w is not None for w in wide)
     new = wide[-1]
     assert new is not None and new[0].frame != before[0].frame

@@ -141,3 +141,43 @@ def test_dubbing_shows_the_speakers_own_teeth() -> None:
     own = lab(image, x_src, y_src)
     assert np.linalg.norm(lab(reused, x_new, y_new) - own) < 8
     assert np.linalg.norm(lab(reused, x_new, y_new) - own) < np.linalg.norm(lab(painted, x_new, y_new) - own)
+
+
+def _shut_lips(video: bool) -> tuple[float, float, float]:
+    """The astronaut (a smile with her teeth showing) rendered shut: the lip gap the face mesh
+    reads afresh on the output (mouth widths), the darkest L* near the mouth corners between
+    the lips, and the median L* between the lips in the middle."""
+    image, landmarks = _face("astronaut")
+    out = image.copy()
+    FaceAnimator(image, landmarks, video=video).render(image, out, SHUT)
+    (seen,) = faces.select_faces(out)
+    frame = MouthFrame.from_landmarks(landmarks)
+    s, t = np.meshgrid(np.linspace(-1.05, 1.05, 85, dtype=np.float32),
+                       np.linspace(-0.15, 0.55, 57, dtype=np.float32))
+    xs, ys = frame.to_image(s, t)
+    lightness = cv2.cvtColor(cv2.remap(out, xs, ys, cv2.INTER_LINEAR).astype(np.float32) / 255,
+                             cv2.COLOR_RGB2Lab)[..., 0]
+    return (measure_frame(0, out, seen.landmarks).gap, float(lightness[np.abs(s) > 0.6].min()),
+            float(np.median(lightness[np.abs(s) < 0.4])))
+
+
+@pytest.mark.parametrize("video", [False, True], ids=["image", "dubbing"])
+def test_shut_lips_over_a_toothy_smile_read_shut_and_leave_no_dark_corners(video: bool) -> None:
+    """Closing a smile that shows teeth: the lips meet where the picture shows their edges (the
+    mesh's upper inner lip lies inside her upper lip), so the face mesh reads the render as
+    shut, and the dark between her lips at the corners closes with them."""
+    gap, corner, middle = _shut_lips(video)
+    assert gap < 0.05  # the mesh read 0.07 when the lips met on its own lines
+    assert corner > middle - 30  # dark corner marks read 22 L* against a middle of 76
+
+
+def test_lip_edges_leave_touching_lips_and_move_onto_the_teeth() -> None:
+    for name in ("grace", "astronaut"):
+        image, landmarks = _face(name)
+        mesh, read = MouthFrame.from_landmarks(landmarks), MouthFrame.from_landmarks(landmarks, image)
+        if name == "grace":  # lips that touch: nothing to read
+            assert np.array_equal(read.upper_t, mesh.upper_t) and np.array_equal(read.lower_t, mesh.lower_t)
+        else:  # the upper inner lip moves down onto her teeth, by a few pixels, not a lip
+            moved = np.interp(0.0, read.upper_s, read.upper_t) - np.interp(0.0, mesh.upper_s, mesh.upper_t)
+            assert 0.03 < moved < 0.12
+            assert 0.15 < read.source_gap() < mesh.source_gap()

@@ -59,7 +59,7 @@ class FaceAnimator:
         height, width = source.shape[:2]
         self.size = (width, height)
         self.bounds: Box = bounds or (0, 0, width, height)
-        self.mouth = MouthFrame.from_landmarks(landmarks)
+        self.mouth = MouthFrame.from_landmarks(landmarks, source)
         self.eyes: list[EyeFrame] = eyes_of(landmarks)
         self.palette = palette or InteriorPalette.from_face(source, landmarks)
         xy = landmarks[:, :2]

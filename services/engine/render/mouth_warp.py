@@ -52,6 +52,19 @@ OVERCLOSE = 0.35
 CORNER_REACH = 1.08
 # The opening's half-length along the lips that the fine grid covers (beyond the corners).
 LIPS_REACH = 1.3
+# Reading the lips' edges from the image (`lip_edges`): columns across the mouth, the step down
+# each (pixels), the gap (half mouth widths) a run inside the mouth may bridge, and what is
+# unlike the lips: darker by DARKER L*, or less red (a*) by half the lips' redness over the
+# skin (at least MIN_LESS_RED). The mesh's lines move by at most MAX_SHIFT, and only a source
+# opening of MIN_READ_GAP or more is read (lips that touch have only a line between them).
+EDGE_COLUMNS = 45
+EDGE_STEP_PX = 0.5
+BRIDGE = 0.08
+DARKER = 20.0
+MIN_LESS_RED = 4.0
+MAX_SHIFT = 0.12
+MIN_READ_GAP = 0.12
+SKIN_POINTS = (50, 280, 205, 425, 36, 266)  # cheeks, beside the nose
 
 
 @dataclass(frozen=True)
@@ -84,9 +97,12 @@ class MouthFrame:
     jaw_t: np.ndarray  # face-oval levels below the nose (sorted) and the jaw half-width there
     jaw_half: np.ndarray
     outline: np.ndarray  # (n, 2) face oval in pixels (the region that may move, with the neck)
+    edges_read: bool = False  # the inner lips lie on the lips' visible edges (`lip_edges`)
 
     @classmethod
-    def from_landmarks(cls, landmarks: np.ndarray) -> MouthFrame:
+    def from_landmarks(cls, landmarks: np.ndarray, image: np.ndarray | None = None) -> MouthFrame:
+        """The mouth of `landmarks`; with the `image` they were found on, the inner lips are
+        put on the lips' visible edges (`lip_edges`), not where the face mesh guessed them."""
         pts = landmarks[:, :2].astype(np.float64)
         axes = LocalAxes.between(pts[fl.MOUTH_RIGHT], pts[fl.MOUTH_LEFT])
         upper_s, upper_t = _to_corners(*axes.curve(pts, fl.INNER_LIP_UPPER))
@@ -102,9 +118,15 @@ class MouthFrame:
         oval_s, oval_t = axes.curve(pts, fl.FACE_OVAL)
         below = oval_t > nose_t
         jaw_t, jaw_half = _jaw_profile(oval_s[below], oval_t[below])
-        return cls(axes.center, axes.axis_s, axes.axis_t, axes.half, upper_s, upper_t, lower_s, lower_t,
-                   ou_s, ou_t, ol_s, ol_t, float(nose_t), float(max(chin_t, 1.0)), jaw_t, jaw_half,
-                   pts[list(fl.FACE_OVAL)])
+        frame = cls(axes.center, axes.axis_s, axes.axis_t, axes.half, upper_s, upper_t, lower_s, lower_t,
+                    ou_s, ou_t, ol_s, ol_t, float(nose_t), float(max(chin_t, 1.0)), jaw_t, jaw_half,
+                    pts[list(fl.FACE_OVAL)])
+        if image is not None:
+            read = lip_edges(frame, image, landmarks)
+            if read is not None:
+                frame.upper_s, frame.upper_t, frame.lower_s, frame.lower_t = read
+                frame.edges_read = True
+        return frame
 
     def source_gap(self) -> float:
         """The source lip gap at the mouth's middle, in half mouth widths."""
@@ -162,6 +184,98 @@ class MouthFrame:
         bottom = float(self.outer_lower_t.max()) + MAX_GAP + 0.1
         r = LIPS_REACH
         return self._box(np.array([-r, r, -r, r]), np.array([top, top, bottom, bottom]), image_size)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(cv2.cvtColor(rgb.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2Lab),
+                      np.float32)
+
+
+def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The inner lips where the image shows them: (s, upper t, s, lower t), s a regular grid;
+    None where there is no opening to read.
+
+    On a smile that shows teeth the face mesh puts the upper inner lip inside the upper lip
+    (on the astronaut sample 0.08 half mouth widths, 2-3 pixels at 720p, above where her teeth
+    begin: half of that thin lip), and at the corners it misses much of the dark between the
+    lips. Closing the mouth from those lines, the lips met on a pale sliver of lip with the
+    corners' dark left in place, and the face mesh read the shut mouth as a little open. So
+    each column between the lips is read: what is unlike the lips (teeth: less red; the cavity
+    and the teeth's shadow: much darker) around the middle of the opening is inside the mouth,
+    and the lips' edges are where that run ends. Between the corners each line moves by its
+    median offset (single columns are noisy: the gaps between teeth, their shading); towards
+    the corners, where the dark between the lips is a wedge of its own, each column's reading
+    takes over (a column with nothing of the inside: both lips at the mesh's middle)."""
+    s = np.linspace(-CORNER_REACH, CORNER_REACH, EDGE_COLUMNS, dtype=np.float32)
+    up = np.interp(s, frame.upper_s, frame.upper_t).astype(np.float32)
+    low = np.interp(s, frame.lower_s, frame.lower_t).astype(np.float32)
+    if frame.source_gap() < MIN_READ_GAP:
+        # Lips that touch (or nearly): the line between them is no opening to read.
+        return None
+    ou = np.minimum(np.interp(s, frame.outer_upper_s, frame.outer_upper_t), up).astype(np.float32)
+    ol = np.maximum(np.interp(s, frame.outer_lower_s, frame.outer_lower_t), low).astype(np.float32)
+    step = np.float32(EDGE_STEP_PX / frame.half_width)
+    top = ou + np.float32(0.3) * (up - ou)
+    bottom = ol - np.float32(0.3) * (ol - low)
+    rows = int(np.ceil(float((bottom - top).max()) / step)) + 1
+    tt = top[None, :] + step * np.arange(rows, dtype=np.float32)[:, None]
+    inside_window = tt <= bottom[None, :]
+    xs, ys = frame.to_image(np.broadcast_to(s[None, :], tt.shape).astype(np.float32), tt)
+    lab = _lab(cv2.remap(image, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT))
+    # The lips' and the skin's colours, from the lips' bodies and the skin around them.
+    central = np.abs(s) <= 0.6
+    upper_body = (tt >= ou[None, :]) & (tt <= (ou + 0.4 * (up - ou))[None, :])
+    lower_body = (tt >= (ol - 0.4 * (ol - low))[None, :]) & (tt <= ol[None, :])
+    body = (upper_body | lower_body) & central[None, :]
+    if body.sum() < 4:
+        return None
+    lip = np.median(lab[body], axis=0)
+    skin = _skin_lab(image, landmarks)
+    redness = max(float(lip[1] - skin[1]), 0.0)
+    light, red = lab[..., 0], lab[..., 1]
+    dark = light < lip[0] - DARKER
+    teeth = (light > lip[0] - DARKER) & (red < lip[1] - max(MIN_LESS_RED, 0.5 * redness))
+    inner = (dark | teeth) & inside_window
+    mid = 0.5 * (up + low)
+    # Short breaks in a run (a tooth's shading, a gap between teeth) are bridged.
+    bridge = max(1, round(BRIDGE / float(step)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (1, bridge))
+    joined = cv2.morphologyEx(inner.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool) & inside_window
+    # The run of each column nearest the middle of the opening, from its top to its bottom row.
+    index = np.arange(rows)[:, None]
+    found = inner.any(axis=0)
+    nearest = np.argmin(np.where(inner, np.abs(tt - mid[None, :]), np.inf), axis=0)
+    last_break = np.maximum.accumulate(np.where(joined, -1, index), axis=0)
+    next_break = np.minimum.accumulate(np.where(joined, rows, index)[::-1], axis=0)[::-1]
+    columns = np.arange(s.size)
+    first, last = last_break[nearest, columns] + 1, next_break[nearest, columns] - 1
+    new_up = np.where(found, tt[first, columns] - 0.5 * step, np.nan)
+    new_low = np.where(found, tt[np.maximum(last, first), columns] + 0.5 * step, np.nan)
+    middle = found & (np.abs(s) <= 0.6)
+    if middle.sum() < 3:
+        return None
+    shift_up = np.clip(np.median((new_up - up)[middle]), -MAX_SHIFT, MAX_SHIFT)
+    shift_low = np.clip(np.median((new_low - low)[middle]), -MAX_SHIFT, MAX_SHIFT)
+    kernel = np.array([0.25, 0.5, 0.25], np.float32)
+    each_up = np.convolve(np.pad(np.where(found, new_up, mid), 1, mode="edge"), kernel, mode="valid")
+    each_low = np.convolve(np.pad(np.where(found, new_low, mid), 1, mode="edge"), kernel, mode="valid")
+    each_up = np.clip(each_up, up - MAX_SHIFT, up + MAX_SHIFT)
+    each_low = np.clip(each_low, low - MAX_SHIFT, low + MAX_SHIFT)
+    corner = _smoothstep((np.abs(s) - 0.5) / 0.25)
+    new_up = (1 - corner) * (up + shift_up) + corner * each_up
+    new_low = (1 - corner) * (low + shift_low) + corner * each_low
+    new_low = np.maximum(new_low, new_up)
+    return s.astype(np.float64), new_up.astype(np.float64), s.astype(np.float64), new_low.astype(np.float64)
+
+
+def _skin_lab(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    pts = np.round(landmarks[list(SKIN_POINTS), :2]).astype(int)
+    pts[:, 0] = np.clip(pts[:, 0], 0, w - 1)
+    pts[:, 1] = np.clip(pts[:, 1], 0, h - 1)
+    return np.median(_lab(image[pts[:, 1], pts[:, 0]][None, :, :])[0], axis=0)
 
 
 def _to_corners(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -266,8 +380,9 @@ class MouthWarper:
         self.above_nose = (t - frame.nose_t).astype(np.float32)
         self.jaw_open_in_source = max(frame.source_gap(), 0.0) if neutralise_jaw else 0.0
         # The face mesh puts the inner lips of a mouth showing teeth a little inside the real
-        # opening: a speaking source is closed by a little more than it measures.
-        self.overclose = np.float32(OVERCLOSE if neutralise_jaw else 0.0)
+        # opening: a speaking source is closed by a little more than it measures (not when
+        # the lips' edges were read on the image: they are where the lips are).
+        self.overclose = np.float32(OVERCLOSE if neutralise_jaw and not frame.edges_read else 0.0)
         # From the lower lip's outer edge to the chin the skin stretches as the chin lags the lip.
         lip_depth = float(np.interp(0.0, frame.outer_lower_s, frame.outer_lower_t))
         self.chin_span = np.float32(max(frame.chin_t - lip_depth, 0.3))

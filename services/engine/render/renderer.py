@@ -367,7 +367,7 @@ def _index_source(
             tracked = tracker.track(frame)
             known[index] = tracked.landmarks if tracked is not None else None
             if tracked is not None:
-                bank.observe(frame, MouthFrame.from_landmarks(tracked.landmarks))
+                bank.observe(frame, MouthFrame.from_landmarks(tracked.landmarks, frame))
             else:
                 bank.seen += 1
         index += 1
