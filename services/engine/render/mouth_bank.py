@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from services.engine.render.mouth_warp import MouthFrame
+from services.engine.render.mouth_warp import lab as _lab
 
 PATCH_WIDTH = 96  # samples across s in [-1, 1]
 PATCH_DEPTH = 0.8  # half mouth widths below the upper inner lip
@@ -101,20 +102,6 @@ def cut_patch(frame_rgb: np.ndarray, mouth: MouthFrame, index: int = -1) -> Patc
     valid *= np.clip((1.0 - np.abs(s))[None, :] * px / 4.0, 0, 1)
     valid *= np.clip((PATCH_DEPTH - depth)[:, None] / (0.15 * PATCH_DEPTH), 0, 1)
     return Patch(mouth.source_gap(), pixels, valid.astype(np.float32), ring_light(frame_rgb, mouth), index)
-
-
-_RGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]],
-                       np.float32) / np.array([[0.9505], [1.0], [1.089]], np.float32)  # D65 white = 1
-
-
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """CIE Lab of sRGB values in 0..255 (n x 3); in numpy, as OpenCV's costs more per call than
-    these few pixels do."""
-    c = np.clip(rgb.reshape(-1, 3).astype(np.float32) / 255, 0, 1)
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    xyz = linear @ _RGB_TO_XYZ.T
-    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
 
 
 def interior_share(frame_rgb: np.ndarray, mouth: MouthFrame, patch: Patch) -> float:

@@ -186,9 +186,18 @@ class MouthFrame:
         return self._box(np.array([-r, r, -r, r]), np.array([top, top, bottom, bottom]), image_size)
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(cv2.cvtColor(rgb.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2Lab),
-                      np.float32)
+_RGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]],
+                       np.float32) / np.array([[0.9505], [1.0], [1.089]], np.float32)  # D65 white = 1
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab of sRGB values in 0..255 (n x 3); in numpy, as OpenCV's costs more per call than
+    a few thousand pixels do."""
+    c = np.clip(rgb.reshape(-1, 3).astype(np.float32) / 255, 0, 1)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ _RGB_TO_XYZ.T
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
 
 
 def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
@@ -222,8 +231,9 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     tt = top[None, :] + step * np.arange(rows, dtype=np.float32)[:, None]
     inside_window = tt <= bottom[None, :]
     xs, ys = frame.to_image(np.broadcast_to(s[None, :], tt.shape).astype(np.float32), tt)
-    lab = _lab(cv2.remap(image, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REFLECT))
+    seen = cv2.remap(image, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT)
+    colours = lab(seen).reshape((*tt.shape, 3))
     # The lips' and the skin's colours, from the lips' bodies and the skin around them.
     central = np.abs(s) <= 0.6
     upper_body = (tt >= ou[None, :]) & (tt <= (ou + 0.4 * (up - ou))[None, :])
@@ -231,10 +241,10 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     body = (upper_body | lower_body) & central[None, :]
     if body.sum() < 4:
         return None
-    lip = np.median(lab[body], axis=0)
+    lip = np.median(colours[body], axis=0)
     skin = _skin_lab(image, landmarks)
     redness = max(float(lip[1] - skin[1]), 0.0)
-    light, red = lab[..., 0], lab[..., 1]
+    light, red = colours[..., 0], colours[..., 1]
     dark = light < lip[0] - DARKER
     teeth = (light > lip[0] - DARKER) & (red < lip[1] - max(MIN_LESS_RED, 0.5 * redness))
     inner = (dark | teeth) & inside_window
@@ -275,7 +285,7 @@ def _skin_lab(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     pts = np.round(landmarks[list(SKIN_POINTS), :2]).astype(int)
     pts[:, 0] = np.clip(pts[:, 0], 0, w - 1)
     pts[:, 1] = np.clip(pts[:, 1], 0, h - 1)
-    return np.median(_lab(image[pts[:, 1], pts[:, 0]][None, :, :])[0], axis=0)
+    return np.median(lab(image[pts[:, 1], pts[:, 0]]), axis=0)
 
 
 def _to_corners(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
