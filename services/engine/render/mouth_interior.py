@@ -100,7 +100,7 @@ class InteriorPalette:
         cavity = (27.0 * light, 0.55 * lip_a + 3, 0.45 * lip_b)
         tongue = (float(np.clip(0.78 * lip_l, 30, 62)), 1.05 * lip_a + 6, 0.75 * lip_b)
         gum = (float(np.clip(0.92 * lip_l + 6, 35, 72)), lip_a + 10, 0.8 * lip_b)
-        mucosa = (0.62 * lip_l, 1.05 * lip_a + 4, 0.8 * lip_b)
+        mucosa = (0.85 * lip_l, 1.05 * lip_a + 4, 0.8 * lip_b)
         return cls(*(_lab_to_rgb(c) for c in (cavity, teeth, tongue, gum, mucosa)))
 
 
