@@ -63,6 +63,7 @@ BRIDGE = 0.08
 DARKER = 20.0
 MIN_LESS_RED = 4.0
 MAX_SHIFT = 0.12
+MAX_RAISE = 0.03  # ... and the lower line up by at most this
 MIN_READ_GAP = 0.12
 SKIN_POINTS = (50, 280, 205, 425, 36, 266)  # cheeks, beside the nose
 
@@ -267,9 +268,11 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     if middle.sum() < 3:
         return None
     shift_up = np.clip(np.median((new_up - up)[middle]), -MAX_SHIFT, MAX_SHIFT)
-    shift_low = np.clip(np.median((new_low - low)[middle]), -MAX_SHIFT, MAX_SHIFT)
+    # The lower line only a little up: a tongue is as red as a lip, and reading it as lip would
+    # leave it between the closed lips.
+    shift_low = np.clip(np.median((new_low - low)[middle]), -MAX_RAISE, MAX_SHIFT)
     each_up = _steady(np.clip(np.where(found, new_up, mid), up - MAX_SHIFT, up + MAX_SHIFT))
-    each_low = _steady(np.clip(np.where(found, new_low, mid), low - MAX_SHIFT, low + MAX_SHIFT))
+    each_low = _steady(np.clip(np.where(found, new_low, mid), low - MAX_RAISE, low + MAX_SHIFT))
     corner = _smoothstep((np.abs(s) - 0.5) / 0.25)
     new_up = (1 - corner) * (up + shift_up) + corner * each_up
     new_low = (1 - corner) * (low + shift_low) + corner * each_low
