@@ -65,6 +65,7 @@ MIN_LESS_RED = 4.0
 MAX_SHIFT = 0.12
 MAX_RAISE = 0.03  # ... and the lower line up by at most this
 MIN_READ_GAP = 0.12
+EDGE_BLUR_PX = 1.0  # a read lip's blurred edge, skipped when closing (pixels)
 SKIN_POINTS = (50, 280, 205, 425, 36, 266)  # cheeks, beside the nose
 
 
@@ -242,7 +243,9 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     body = (upper_body | lower_body) & central[None, :]
     if body.sum() < 4:
         return None
-    lip = np.median(colours[body], axis=0)
+    # The redder half: the mesh's outer lines may take in a little skin.
+    bodies = colours[body]
+    lip = np.median(bodies[bodies[:, 1] >= np.median(bodies[:, 1])], axis=0)
     skin = _skin_lab(image, landmarks)
     redness = max(float(lip[1] - skin[1]), 0.0)
     light, red = colours[..., 0], colours[..., 1]
@@ -402,6 +405,7 @@ class MouthWarper:
         # opening: a speaking source is closed by a little more than it measures (not when
         # the lips' edges were read on the image: they are where the lips are).
         self.overclose = np.float32(OVERCLOSE if neutralise_jaw and not frame.edges_read else 0.0)
+        self.edge_blur = np.float32(EDGE_BLUR_PX / frame.half_width if frame.edges_read else 0.0)
         # From the lower lip's outer edge to the chin the skin stretches as the chin lags the lip.
         lip_depth = float(np.interp(0.0, frame.outer_lower_s, frame.outer_lower_t))
         self.chin_span = np.float32(max(frame.chin_t - lip_depth, 0.3))
@@ -423,6 +427,9 @@ class MouthWarper:
         # little past the landmark line so the rim is not pulled into a ghost line.
         rim = np.float32(0.5) * (np.clip(gap_now - np.float32(0.03), 0, np.float32(RIM))
                                  + self.overclose * gap_now)
+        # Lips read on the picture: their edges' blur (a pixel) goes too, or the teeth it holds
+        # show as a pale line between the closed lips.
+        rim = rim + self.edge_blur * np.minimum(gap_now / np.float32(0.03), np.float32(1))
         upper, lower = upper - rim, lower + rim
         gap_now = gap_now + 2 * rim
         # A rounder mouth opens rounder: a fuller lens profile across the opening.
