@@ -209,7 +209,7 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
 
     On a smile that shows teeth the face mesh puts the upper inner lip inside the upper lip
     (on the astronaut sample 0.08 half mouth widths, 2-3 pixels at 720p, above where her teeth
-    begin: half of that thin lip), and at the corners it misses much of the dark between the
+    begin: a third of that thin lip), and at the corners it misses much of the dark between the
     lips. Closing the mouth from those lines, the lips met on a pale sliver of lip with the
     corners' dark left in place, and the face mesh read the shut mouth as a little open. So
     each column between the lips is read: what is unlike the lips (teeth: less red; the cavity
