@@ -235,7 +235,10 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     xs, ys = frame.to_image(np.broadcast_to(s[None, :], tt.shape).astype(np.float32), tt)
     seen = cv2.remap(image, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REFLECT)
-    colours = lab(seen).reshape((*tt.shape, 3))
+    # One conversion for the samples and the skin beside the nose and on the cheeks.
+    both = lab(np.concatenate([seen.reshape(-1, 3), _skin_pixels(image, landmarks)]))
+    colours = both[:-len(SKIN_POINTS)].reshape((*tt.shape, 3))
+    skin = np.median(both[-len(SKIN_POINTS):], axis=0)
     # The lips' and the skin's colours, from the lips' bodies and the skin around them.
     central = np.abs(s) <= 0.6
     upper_body = (tt >= ou[None, :]) & (tt <= (ou + 0.4 * (up - ou))[None, :])
@@ -246,7 +249,6 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     # The redder half: the mesh's outer lines may take in a little skin.
     bodies = colours[body]
     lip = np.median(bodies[bodies[:, 1] >= np.median(bodies[:, 1])], axis=0)
-    skin = _skin_lab(image, landmarks)
     redness = max(float(lip[1] - skin[1]), 0.0)
     light, red = colours[..., 0], colours[..., 1]
     dark = light < lip[0] - DARKER
@@ -288,16 +290,16 @@ def _steady(line: np.ndarray) -> np.ndarray:
     smoothed a little."""
     padded = np.pad(line, 2, mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(padded, 5)
-    middle = np.median(windows, axis=1)
+    middle = np.sort(windows, axis=1)[:, 2]
     return np.convolve(np.pad(middle, 1, mode="edge"), np.array([0.25, 0.5, 0.25]), mode="valid")
 
 
-def _skin_lab(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+def _skin_pixels(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     pts = np.round(landmarks[list(SKIN_POINTS), :2]).astype(int)
     pts[:, 0] = np.clip(pts[:, 0], 0, w - 1)
     pts[:, 1] = np.clip(pts[:, 1], 0, h - 1)
-    return np.median(lab(image[pts[:, 1], pts[:, 0]]), axis=0)
+    return np.asarray(image[pts[:, 1], pts[:, 0]])
 
 
 def _to_corners(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
