@@ -56,12 +56,12 @@ class PacedTrack(MediaStreamTrack):
 
 def to_mono(frame: av.AudioFrame) -> np.ndarray:
     """A received frame (any sample format and layout) as mono float32 in [-1, 1]."""
-    x = frame.to_ndarray()
+    samples = frame.to_ndarray()
     channels = len(frame.layout.channels)
     if frame.format.is_planar:
-        x = x.astype(np.float32).mean(axis=0)
+        x = samples.astype(np.float32).mean(axis=0)
     else:
-        x = x.reshape(-1, channels).astype(np.float32).mean(axis=1)
-    if np.issubdtype(frame.to_ndarray().dtype, np.integer):
+        x = samples.reshape(-1, channels).astype(np.float32).mean(axis=1)
+    if np.issubdtype(samples.dtype, np.integer):
         x /= 32768.0
-    return x.astype(np.float32)
+    return x.astype(np.float32, copy=False)
