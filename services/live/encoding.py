@@ -19,9 +19,16 @@ compared with what was drawn; same run): aiortc's settings 2.2 ms of CPU a frame
 PSNR 36.3 dB over the frame, 37.6 dB over the head block, 38.3 dB over the mouth; these
 0.7-0.8 ms, 311 kbps, 36.3 / 39.0 / 39.6 dB. (`noise-sensitivity` and `cpu-used` alone:
 1.3 ms, 490 kbps, 36.5 / 39.3 / 39.7 dB.) Everything else is aiortc's: CBR at the receiver's
-estimate (REMB, 250 kbps-1.5 Mbps, 500 kbps to start; the encoder may stay under it, as here),
-a keyframe at the start and whenever the receiver asks (PLI/FIR). `bench/live.py` measures the
-encode.
+estimate (REMB, 250 kbps-1.5 Mbps, 500 kbps to start), a keyframe at the start and whenever the
+receiver asks (PLI/FIR). `bench/live.py` measures the encode.
+
+A new rate needs a new codec (libvpx under FFmpeg does not take one mid-stream), so a keyframe.
+aiortc opens one whenever the estimate moves by 10%, and a receiver's estimate climbs about 12%
+every 1.5 s from what it receives: a keyframe (8-9 ms to encode at 480p, a burst of packets)
+every 1.5 s for the first 20 s of a session. A portrait sends what its content needs (about
+320 kbps at 480p whether allowed 0.5 or 1.5 Mbps), so here a new estimate opens a new codec
+only when it would change what is sent: a lower one under the last second's output (the
+network cannot carry it), a higher one while the output is held near the codec's rate.
 
 Audio: the timeline is mono, so Opus encodes mono (aiortc upmixes to stereo at 96 kbps) at
 64 kbps, `voip` as aiortc, 20 ms a packet: 0.12 ms a packet instead of 0.2 ms, and on espeak
@@ -34,6 +41,7 @@ encoder (aiortc would apply them to an encoder of its own that, with packets giv
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
 from typing import Any
@@ -47,6 +55,7 @@ from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPack
 from services.live.tracks import AUDIO_RATE, VIDEO_CLOCK
 
 OPUS_BITRATE = 64_000
+RATE_WINDOW = 25  # frames of output the actual bitrate is taken over (a second)
 VP8_OPTIONS = {
     # aiortc's (codecs/vpx.py), but for three (see above): no denoiser, a faster search, and
     # blocks that did not change are not coded again.
@@ -71,6 +80,7 @@ class VideoEncoder:
         self._bitrate = DEFAULT_BITRATE  # the codec's
         self.target_bitrate = DEFAULT_BITRATE
         self.keyframe_wanted = False
+        self._sizes: deque[int] = deque(maxlen=RATE_WINDOW)  # bytes of the last inter frames
 
     def request_keyframe(self) -> None:
         self.keyframe_wanted = True
@@ -82,8 +92,7 @@ class VideoEncoder:
         """Frame t (planar I420, [h * 3 / 2, w]); the array is copied, so it may be reused."""
         height, width = i420.shape[0] * 2 // 3, i420.shape[1]
         # As aiortc: a new codec (so a keyframe) when the size or the bitrate (by > 10%) changes.
-        if self._codec is None or (width, height) != self._size \
-                or abs(self.target_bitrate - self._bitrate) / self._bitrate > 0.1:
+        if self._codec is None or (width, height) != self._size or self._rate_binds(fps):
             self._open(width, height)
         frame = av.VideoFrame(width, height, "yuv420p")
         # The planes copied in by numpy: a fifth of `VideoFrame.from_ndarray`'s cost.
@@ -102,7 +111,19 @@ class VideoEncoder:
         packets = list(self._codec.encode(frame))
         for packet in packets:
             packet.time_base = Fraction(1, VIDEO_CLOCK)
+        if packets and not any(packet.is_keyframe for packet in packets):
+            self._sizes.append(sum(packet.size for packet in packets))  # keyframes are one-offs
         return packets
+
+    def _rate_binds(self, fps: int) -> bool:
+        """Whether the receiver's estimate should get a codec of its own (see above)."""
+        target, current = self.target_bitrate, self._bitrate
+        if abs(target - current) / current <= 0.1:
+            return False
+        if len(self._sizes) < RATE_WINDOW:
+            return True  # no second of output yet: follow the estimate, as aiortc
+        sent = 8 * sum(self._sizes) * fps / len(self._sizes)
+        return target < sent if target < current else sent >= 0.9 * current
 
     def _open(self, width: int, height: int) -> None:
         codec: Any = av.CodecContext.create("libvpx", "w")
@@ -118,6 +139,7 @@ class VideoEncoder:
                          "maxrate": str(bitrate)}
         codec.thread_count = number_of_threads(width * height, multiprocessing.cpu_count())
         self._codec, self._size, self._bitrate = codec, (width, height), bitrate
+        self._sizes.clear()
 
 
 class AudioEncoder:

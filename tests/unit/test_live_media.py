@@ -86,6 +86,33 @@ def test_video_packets_carry_their_place_on_the_clock_and_keyframes_come_on_requ
     assert encoder.target_bitrate == 1_500_000  # aiortc's range
 
 
+def test_a_new_bitrate_opens_a_new_codec_only_when_it_changes_what_is_sent() -> None:
+    rng = np.random.default_rng(1)
+    still = cv2.cvtColor(cv2.GaussianBlur(rng.integers(0, 256, (480, 480, 3), np.uint8), (9, 9), 3),
+                         cv2.COLOR_RGB2YUV_I420)
+    noise = [cv2.cvtColor(rng.integers(0, 256, (480, 480, 3), np.uint8), cv2.COLOR_RGB2YUV_I420)
+             for _ in range(4)]
+
+    def keyframes(encoder: VideoEncoder, frames: list[np.ndarray], t0: int) -> list[int]:
+        return [t0 + i for i, f in enumerate(frames) if encoder.encode(f, t0 + i, 25)[0].is_keyframe]
+
+    # A still picture, once refined (3 s), sends far under 500 kbps: a higher estimate, or a
+    # lower one still above what is sent, changes nothing.
+    quiet = VideoEncoder()
+    assert keyframes(quiet, [still] * 80, 0) == [0]
+    for estimate in (1_200_000, 300_000):
+        quiet.set_target_bitrate(estimate)
+        assert keyframes(quiet, [still] * 5, 80) == []
+    # Noise fills its 500 kbps: a higher estimate gets a new codec (a keyframe), and so does
+    # one under what it sends.
+    busy = VideoEncoder()
+    assert keyframes(busy, noise * 8, 0) == [0]
+    busy.set_target_bitrate(1_200_000)
+    assert keyframes(busy, noise, 32) == [32]
+    busy.set_target_bitrate(300_000)
+    assert keyframes(busy, noise * 7, 36) == [36]
+
+
 def test_the_receivers_requests_reach_the_encoder() -> None:
     class Sender:
         _ssrc = 1234
