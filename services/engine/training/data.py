@@ -58,6 +58,12 @@ VALIDATION_SENTENCES = (
     "The puppy probably buried both bones by the pump.",
     "Put the map back before Pam comes home.",
     "A humble baker made my brother a lemon pie.",
+    "Open the window, the room smells of paint.",
+    "Is it time to go home? I think we should wait.",
+    "Robert plays the trumpet in a marching band.",
+    "Someone left a warm jacket on the bus this morning.",
+    "Ask the captain whether the ship can leave at noon.",
+    "Her famous apple pudding was the best in the village.",
 )
 
 

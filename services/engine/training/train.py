@@ -27,6 +27,7 @@ import shlex
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,9 @@ import torch
 from torch import nn
 
 from services.engine.media import features
+from services.engine.media.speech import Utterance
 from services.engine.mouth import phone_posteriors, visemes
-from services.engine.mouth.mouth_model import MouthModel, phonetic_frames
+from services.engine.mouth.mouth_model import MouthModel, MouthTrack, phonetic_frames
 from services.engine.mouth.onnx_backend import DEFAULT_MODEL_PATH
 from services.engine.mouth.visemes import Viseme
 from services.engine.training import augment, data, metrics, openjtalk
@@ -156,32 +158,71 @@ def noisy_copy(examples: list[data.Example], seed: int, hard: bool = False) -> l
     return out
 
 
+def _validation_tracks(mm: MouthModel, condition: str = "clean") -> list[
+        tuple[MouthTrack, Utterance]]:
+    """The model's tracks for the validation voice, clean or under a `VALIDATION_CONDITIONS`."""
+    out = []
+    for i, utt in enumerate(data.validation_utterances()):
+        audio = features.resample(utt.audio, utt.sample_rate, features.SAMPLE_RATE)
+        audio = VALIDATION_CONDITIONS[condition](audio, np.random.default_rng(1000 + i))
+        out.append((mm.predict(np.clip(audio, -1.0, 1.0), features.SAMPLE_RATE), utt))
+    return out
+
+
+def _drawn_figures(tracks: list[tuple[MouthTrack, Utterance]],
+                   threshold: float) -> dict[str, float]:
+    """Closure of the drawn lips on p/b/m, how often they are drawn shut where the truth is wide
+    open, and the median openness correlation, as `bench/sync.py` measures them on video."""
+    from services.engine.measures.sync_measure import closure_intervals
+    from services.engine.mouth import mouth_track
+
+    hits = total = shut = wide = 0
+    rs = []
+    for track, utt in tracks:
+        drawn = mouth_track.shapes_for_render(track.shapes, track.visemes, threshold)[:, 0]
+        classes = visemes.viseme_track(utt.phonemes, utt.duration)[: len(drawn)]
+        truth = visemes.openness_track(utt.phonemes, utt.duration)[: len(drawn)]
+        h, n = closure_intervals(drawn, classes, 0.15)
+        hits, total = hits + h, total + n
+        shut += int((drawn[: len(truth)][truth > 0.5] < 0.15).sum())
+        wide += int((truth > 0.5).sum())
+        rs.append(metrics.pearson(drawn[: len(truth)], truth))
+    return {"closure": round(hits / max(total, 1), 3), "p_b_m": total,
+            "shut_when_open": round(shut / max(wide, 1), 3),
+            "r_median": round(float(np.median(rs)), 3)}
+
+
 def validate_closure(model_path: Path) -> dict[str, dict[str, float]]:
     """Closure of the drawn lips on the validation voice at each closure threshold, and how
     often they are drawn shut where the truth is wide open: the threshold in `mouth_track` is
     chosen from this table (most closures with at most 0.1 shut-when-open)."""
-    from services.engine.measures.sync_measure import closure_intervals
-    from services.engine.mouth import mouth_track
+    tracks = _validation_tracks(MouthModel(model_path))
+    return {f"{t:.2f}": _drawn_figures(tracks, t) for t in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5)}
+
+
+# What uploads carry, made with the training augmentation's own functions on the validation
+# voice (the benchmark's `bench/degrade.py` is written apart, on held-out speech).
+VALIDATION_CONDITIONS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "clean": lambda x, rng: x,
+    "reverb, RT60 0.6 s, tail 6 dB over the direct sound": lambda x, rng: augment.reverb(
+        x, 0.6, 2.0, rng),
+    "telephone band": lambda x, rng: augment.band_limit(x, 300.0, 3400.0),
+    "music, 15 dB SNR": lambda x, rng: augment.add_noise(x, augment.music(len(x), rng), 15.0),
+    "pink noise, 10 dB SNR": lambda x, rng: augment.add_noise(
+        x, augment.pink_noise(len(x), rng), 10.0),
+    "clipped, 20 dB over full scale": lambda x, rng: augment.clip(x, 20.0),
+    "quiet, -40 dB": lambda x, rng: x * np.float32(0.01),
+}
+
+
+def validate_conditions(model_path: Path) -> dict[str, dict[str, float]]:
+    """`_drawn_figures` on the validation voice under each of `VALIDATION_CONDITIONS`, at the
+    closure threshold the renderer uses: how the choices made in training hold up."""
+    from services.engine.mouth.mouth_track import CLOSURE_PROBABILITY
 
     mm = MouthModel(model_path)
-    tracks = []
-    for utt in data.validation_utterances():
-        audio = features.resample(utt.audio, utt.sample_rate, features.SAMPLE_RATE)
-        tracks.append((mm.predict(audio, features.SAMPLE_RATE), utt))
-    table: dict[str, dict[str, float]] = {}
-    for threshold in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
-        hits = total = shut = wide = 0
-        for track, utt in tracks:
-            drawn = mouth_track.shapes_for_render(track.shapes, track.visemes, threshold)[:, 0]
-            classes = visemes.viseme_track(utt.phonemes, utt.duration)[: len(drawn)]
-            truth = visemes.openness_track(utt.phonemes, utt.duration)[: len(drawn)]
-            h, n = closure_intervals(drawn, classes, 0.15)
-            hits, total = hits + h, total + n
-            shut += int((drawn[: len(truth)][truth > 0.5] < 0.15).sum())
-            wide += int((truth > 0.5).sum())
-        table[f"{threshold:.2f}"] = {"closure": round(hits / max(total, 1), 3),
-                                     "p_b_m": total, "shut_when_open": round(shut / max(wide, 1), 3)}
-    return table
+    return {name: _drawn_figures(_validation_tracks(mm, name), CLOSURE_PROBABILITY)
+            for name in VALIDATION_CONDITIONS}
 
 
 def train(args: argparse.Namespace) -> dict[str, object]:
@@ -257,6 +298,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     noisy = evaluate_runtime(noisy_copy(heldout, seed=1), args.onnx)
     hard = evaluate_runtime(noisy_copy(heldout, seed=2, hard=True), args.onnx)
     validation = validate_closure(args.onnx) if args.festival_items else {}
+    conditions = validate_conditions(args.onnx) if args.festival_items else {}
     baseline = metrics.pearson(
         np.concatenate([metrics.loudness_baseline(e.audio, len(e.shapes)) for e in heldout]),
         np.concatenate([e.shapes[:, 0] for e in heldout]))
@@ -294,6 +336,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         "heldout_noisy_20db": noisy,
         "heldout_telephone_10db": hard,
         "validation_closure_by_threshold": {"voice": data.FESTIVAL_VALIDATION_VOICE, **validation},
+        "validation_conditions": {"voice": data.FESTIVAL_VALIDATION_VOICE, **conditions},
         "loudness_baseline_pearson_open": baseline,
         "export": export,
         "environment": {"torch": torch.__version__, "python": platform.python_version(),
