@@ -250,9 +250,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--utterances", type=int, default=3, help="clips per family")
     parser.add_argument("--families", default="", help="comma-separated names (default: all)")
-    # Grace Hopper by default: since the renderer's teeth and smooth lower-face field (4944124)
-    # the face mesh reads the astronaut's smiling, closed lips as partly open, so even the true
-    # phonemes close only 0.4-0.6 of her p/b/m and her figures measure the mesh, not the model.
+    # Grace Hopper by default, the face the README's tables have always used. On the astronaut's
+    # toothy smile the true phonemes close 0.93 of the p/b/m (0.58 before the renderer read the
+    # lips on the picture, ca1cffa), so `--faces astronaut` says how a smile with teeth fares.
     parser.add_argument("--faces", default="hopper",
                         help="sample portraits the clips take turns on: astronaut, hopper")
     parser.add_argument("--degrade", default="clean", choices=list(degrade.CONDITIONS),

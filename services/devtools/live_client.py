@@ -206,13 +206,17 @@ def locate(needle: np.ndarray, haystack: np.ndarray, rate: int = RATE) -> float:
 def sync_lag(opening: np.ndarray, truth: np.ndarray, got: Received, speech: np.ndarray,
              max_lag: int = 6) -> tuple[int, float]:
     """(lag in frames, its correlation): how late the mouth (`opening`, per received frame)
-    plays behind the speech heard with it (`truth`, per 40 ms of `speech`); positive = late."""
+    plays behind the speech heard with it (`truth`, per 40 ms of `speech`); positive = late.
+    Each received frame is put at its own place on the clock (its RTP timestamp), a frame the
+    server dropped left empty, so a dropped frame (a busy machine) does not shift every later
+    one against the speech."""
     start = locate(speech, got.audio_samples())  # the speech within the returned audio
     offset = av_offset(got)[0] / 1000
-    v_media = video_media_times(got)
+    index = np.round(video_media_times(got) * 25).astype(int)
+    placed = np.full(index.max() + 1, np.nan)
+    placed[index] = opening
     # The frame on screen when the speech's first frame is heard, by media time.
-    first = int(np.argmin(np.abs(v_media - (start - offset))))
-    measured = opening[first:]
+    measured = placed[max(round((start - offset) * 25), 0):]
     lags = {lag: pearson(*align_at_lag(measured, truth, lag)) for lag in range(-max_lag, max_lag + 1)}
     best = max(lags, key=lambda k: -np.inf if np.isnan(lags[k]) else lags[k])
     return best, lags[best]

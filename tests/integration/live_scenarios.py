@@ -28,10 +28,10 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from protos.lipsync.v1 import live_pb2, live_pb2_grpc
 from services.devtools import samples
-from services.devtools.live_client import LiveClient, av_offset, locate, video_media_times
+from services.devtools.live_client import LiveClient, av_offset, sync_lag
 from services.devtools.process_stack import ProcessStack, terminate, wait_for_port
 from services.devtools.redis_server import free_port
-from services.engine.measures.sync_measure import align_at_lag, frame_openings, pearson
+from services.engine.measures.sync_measure import frame_openings
 from services.engine.media import features, speech
 from services.engine.mouth import visemes
 from services.store.accounts import AccountStore
@@ -63,24 +63,6 @@ async def keys(redis_url: str) -> dict[str, str]:
 def speech48k() -> tuple[np.ndarray, speech.Utterance]:
     utterance = speech.synthesize(TEXT)
     return features.resample(utterance.audio, utterance.sample_rate, 48_000), utterance
-
-
-def sync_lag(opening: np.ndarray, truth: np.ndarray, got: Any, speech: np.ndarray,
-             max_lag: int = 6) -> tuple[int, float]:
-    """`live_client.sync_lag`, with each received frame put at its own place on the clock (its
-    RTP timestamp) and a frame the server dropped left empty, so that a dropped frame (a busy
-    machine) does not shift every later one against the speech."""
-    start = locate(speech, got.audio_samples())  # the speech within the returned audio
-    offset = av_offset(got)[0] / 1000
-    index = np.round(video_media_times(got) * 25).astype(int)
-    placed = np.full(index.max() + 1, np.nan)
-    placed[index] = opening
-    # The frame on screen when the speech's first frame is heard, by media time.
-    first = max(round((start - offset) * 25), 0)
-    measured = placed[first:]
-    lags = {lag: pearson(*align_at_lag(measured, truth, lag)) for lag in range(-max_lag, max_lag + 1)}
-    best = max(lags, key=lambda k: -np.inf if np.isnan(lags[k]) else lags[k])
-    return best, lags[best]
 
 
 async def sync(base: str, key: dict[str, str], image: str) -> dict[str, Any]:
