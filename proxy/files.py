@@ -29,7 +29,7 @@ from protos.lipsync.v1 import jobs_pb2
 from proxy.body_limit import too_large
 from proxy.clients import call_metadata, job_stub
 from proxy.error_responses import ApiError, bad_request
-from proxy.openapi import RATE_LIMIT_HEADERS
+from proxy.openapi import RATE_LIMIT_HEADERS, response_ref
 from proxy.response_headers import passed_headers
 from proxy.transcoder import DEFAULT_DEADLINE
 from proxy.upload_types import HEAD_BYTES, media_type, upload_extension
@@ -102,9 +102,6 @@ ROUTES = [Route(UPLOAD_PATH, upload, methods=["POST"]),
           Route("/files/{key:path}", download, methods=["GET"])]
 
 
-def _error(ref: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/responses/{ref}"}
-
 
 OPENAPI_PATHS: dict[str, Any] = {
     UPLOAD_PATH: {"post": {
@@ -122,10 +119,10 @@ OPENAPI_PATHS: dict[str, Any] = {
                                 for name in RATE_LIMIT_HEADERS},
                     "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/UploadedFile"}}}},
-            "400": _error("BadRequest"), "401": _error("Unauthenticated"),
-            "404": _error("NotFound"), "413": _error("PayloadTooLarge"),
-            "429": _error("RateLimited"), "500": _error("InternalError"),
-            "503": _error("Unavailable"), "504": _error("Timeout"),
+            "400": response_ref("BadRequest"), "401": response_ref("Unauthenticated"),
+            "404": response_ref("NotFound"), "413": response_ref("PayloadTooLarge"),
+            "429": response_ref("RateLimited"), "500": response_ref("InternalError"),
+            "503": response_ref("Unavailable"), "504": response_ref("Timeout"),
         }}},
     "/files/{key}": {"get": {
         "operationId": "DownloadFile", "tags": ["files"], "security": [],
@@ -146,9 +143,9 @@ OPENAPI_PATHS: dict[str, Any] = {
             "206": {"description": "The requested byte range", "content": {"*/*": {
                 "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
             "400": {"description": "A malformed Range header"},
-            "404": _error("NotFound"), "410": _error("Expired"),
+            "404": response_ref("NotFound"), "410": response_ref("Expired"),
             "416": {"description": "The range is not satisfiable"},
-            "500": _error("InternalError"),
+            "500": response_ref("InternalError"),
         }}},
 }
 OPENAPI_SCHEMAS: dict[str, Any] = {

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from proxy.clients import JOB_SERVICE, clients_of
 from proxy.error_responses import OUTAGE_MESSAGE, ApiError
+from proxy.openapi import response_ref
 
 READY_TIMEOUT = 2.0  # seconds: a probe must answer well within its own timeout
 
@@ -49,7 +50,7 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/readyz": {"get": {
         "operationId": "readyz", "summary": "The job service is serving: this replica can take work",
         "tags": ["operations"], "security": [],
-        "responses": {"200": _STATUS_OK, "503": {"$ref": "#/components/responses/Unavailable"}}}},
+        "responses": {"200": _STATUS_OK, "503": response_ref("Unavailable")}}},
 }
 OPENAPI_SCHEMAS: dict[str, Any] = {
     "HealthStatus": {"type": "object", "required": ["status"],

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from protos.lipsync.v1 import jobs_pb2, live_pb2, live_pb2_grpc
 from proxy.clients import call_metadata, job_stub, open_channel
 from proxy.error_responses import ApiError, bad_request
-from proxy.openapi import RATE_LIMIT_HEADERS
+from proxy.openapi import RATE_LIMIT_HEADERS, response_ref
 from proxy.response_headers import passed_headers
 from proxy.transcoder import DEFAULT_DEADLINE
 from services.core.settings import Settings
@@ -130,13 +130,10 @@ ROUTES = [
 ]
 
 
-def _error(ref: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/responses/{ref}"}
 
-
-_ERRORS = {"400": _error("BadRequest"), "401": _error("Unauthenticated"), "404": _error("NotFound"),
-           "429": _error("RateLimited"), "500": _error("InternalError"),
-           "503": _error("Unavailable"), "504": _error("Timeout")}
+_ERRORS = {status: response_ref(name) for status, name in {
+    "400": "BadRequest", "401": "Unauthenticated", "404": "NotFound", "429": "RateLimited",
+    "500": "InternalError", "503": "Unavailable", "504": "Timeout"}.items()}
 _BUDGET = {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_HEADERS}
 _SESSION = {"application/json": {"schema": {"$ref": "#/components/schemas/LiveSession"}}}
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -152,7 +149,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/CreateLiveSessionRequest"}}}},
         "responses": {"201": {"description": "Created", "headers": _BUDGET, "content": _SESSION},
-                      **_ERRORS, "402": _error("InsufficientCredits")}}},
+                      **_ERRORS, "402": response_ref("InsufficientCredits")}}},
     LIVE_PATH + "/{id}/whip": {"post": {
         "operationId": "LiveSessionOffer", "tags": ["live"], "parameters": _ID,
         "summary": "Connect: the SDP offer in, the SDP answer out (WHIP, no trickle ICE)",

@@ -29,6 +29,11 @@ from proxy.http_rules import HttpBinding
 from proxy.json_check import fields_by_json_name
 from proxy.schema import SchemaSet
 
+
+def response_ref(name: str) -> dict[str, Any]:
+    """A reference to one of the shared error responses in `components/responses`."""
+    return {"$ref": f"#/components/responses/{name}"}
+
 _VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:=[^}]*)?\}")
 
 _ERROR_EXAMPLES = {
@@ -176,7 +181,7 @@ def _operation(binding: HttpBinding, schemas: SchemaSet) -> dict[str, Any]:
         errors["402"] = "InsufficientCredits"
         errors["409"] = "IdempotencyConflict"
     for status in sorted(errors):
-        responses[status] = {"$ref": f"#/components/responses/{errors[status]}"}
+        responses[status] = response_ref(errors[status])
     operation["responses"] = responses
     return operation
 
