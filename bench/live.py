@@ -183,7 +183,8 @@ def end_to_end(client: LiveClient) -> np.ndarray:
 
 async def one_session(base: str, key: str, image: str, resolution: str, seconds: float,
                       seed: int) -> SessionRun:
-    client = LiveClient(base, key, keep_frames=False)
+    # Pre-encoded speech (see the module docstring).
+    client = LiveClient(base, key, keep_frames=False, track_type=EncodedSpeechTrack)
     try:
         r = await client.http.post("/api/v1/live", json={"formState": {"image": image,
                                                                         "resolution": resolution}})
@@ -318,9 +319,6 @@ def main() -> int:
             return 2
         return subprocess.call(netns.loopback_only([sys.executable, *sys.argv]),
                                env={**os.environ, INSIDE: "1"})
-    # The clients send pre-encoded speech (see the module's docstring): LiveClient makes its
-    # microphone track from this module's name, so this process swaps in the encoded one.
-    live_client.SpeechTrack = EncodedSpeechTrack  # type: ignore[misc]
     if not args.decode_video:
         time_frames_without_decoding()
     rows = asyncio.run(bench(args))

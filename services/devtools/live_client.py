@@ -82,7 +82,11 @@ class Received:
 
 
 class LiveClient:
-    def __init__(self, base_url: str, api_key: str, keep_frames: bool = True) -> None:
+    def __init__(self, base_url: str, api_key: str, keep_frames: bool = True,
+                 track_type: type[SpeechTrack] = SpeechTrack) -> None:
+        """`track_type`: the microphone track made of the speech (a subclass may send packets
+        encoded up front, as `bench/live.py` does)."""
+        self.track_type = track_type
         self.http = httpx.AsyncClient(base_url=base_url, timeout=60,
                                       headers={"Authorization": f"Bearer {api_key}"})
         self.keep_frames = keep_frames
@@ -103,7 +107,7 @@ class LiveClient:
     async def connect(self, speech: np.ndarray, lead_silence: float = 0.0) -> None:
         pc = RTCPeerConnection()
         self.pc = pc
-        self.track = SpeechTrack(speech, lead_silence)
+        self.track = self.track_type(speech, lead_silence)
         pc.addTrack(self.track)
         pc.addTransceiver("video", direction="recvonly")
 
