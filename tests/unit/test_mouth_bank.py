@@ -1,6 +1,6 @@
 """Dubbing reuses the speaker's own mouth (Video Rewrite's idea): the whole source is indexed
 before the render, the borrowed interior is brought to the target frame's light, and the
-choice holds and crossfades rather than flickers."""
+choice holds and crossfades rather than flickers; one opening shows one patch."""
 
 from __future__ import annotations
 
@@ -16,7 +16,15 @@ from services.engine.media import av_io as media
 from services.engine.media import speech
 from services.engine.render import renderer as render
 from services.engine.render.animator import FaceAnimator
-from services.engine.render.mouth_bank import CROSSFADE, MouthBank, Patch
+from services.engine.render.mouth_bank import (
+    CROSSFADE,
+    PATCH_ROWS,
+    PATCH_WIDTH,
+    MouthBank,
+    Patch,
+    lip_rows,
+    opening_reach,
+)
 from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame
 
 SIZE = (480, 562)  # the 480p output size of the Grace Hopper sample
@@ -59,9 +67,9 @@ def test_the_first_open_frames_of_a_dub_reuse_interiors_from_later_in_the_source
     choices: list[tuple[float, tuple[Patch, float] | None]] = []
     choose = MouthBank.choose
 
-    def spy(bank: MouthBank, target_gap: float,
-            light: np.ndarray | None = None) -> tuple[Patch, float] | None:
-        got = choose(bank, target_gap, light)
+    def spy(bank: MouthBank, target_gap: float, light: np.ndarray | None = None,
+            reach: float | None = None) -> tuple[Patch, float] | None:
+        got = choose(bank, target_gap, light, reach)
         choices.append((target_gap, got))
         return got
 
@@ -189,3 +197,47 @@ def test_a_mouth_the_mesh_reads_open_while_the_lips_touch_lends_nothing() -> Non
     assert not bank.patches
     bank.observe(image, frame)
     assert bank.patches
+
+
+def test_an_opening_shows_one_patch_chosen_for_its_widest_and_changes_where_the_lips_meet(
+        talking: dict[str, Path]) -> None:
+    _, _, bank = _index(talking["video"])
+    gaps = [p.gap for p in bank.patches]
+    assert max(gaps) - min(gaps) > 0.15  # patches for small and wide openings
+    # Two openings of speech: one that starts small and ends as wide as the source ever was,
+    # then, after the lips meet, a small one.
+    wide = np.concatenate([np.linspace(0.1, 1.0, 8) * max(gaps), np.zeros(2)])
+    small = np.concatenate([np.full(6, min(gaps)), np.zeros(1)])
+    track = np.concatenate([wide, small]).astype(np.float32)
+    reach = opening_reach(track)
+    assert np.allclose(reach[:8], max(gaps)) and np.allclose(reach[10:16], min(gaps))
+    assert not reach[8:10].any() and reach[16] == 0
+    chosen = [bank.choose(float(g), None, float(r)) for g, r in zip(track, reach, strict=True)]
+    first = {c[0].frame for c in chosen[:8] if c is not None}
+    second = {c[0].frame for c in chosen[10:16] if c is not None}
+    # One patch the whole first opening, from its first small frames on: none crossfaded in
+    # mid opening (a blend of two frames' teeth shows grey ghosts).
+    assert len(first) == 1 and len(second) == 1 and first != second
+    wide_patch = next(p for p in bank.patches if p.frame in first)
+    assert wide_patch.gap >= max(gaps) - 0.1
+    # The change where the lips met is a cut: the next opening's patch is shown as it is.
+    shown = chosen[10]
+    assert shown is not None
+    own = next(p for p in bank.patches if p.frame in second)
+    assert np.array_equal(shown[0].valid, own.valid)
+
+
+def test_a_patch_starts_under_the_lip_left_above_the_teeth() -> None:
+    rows = np.full((PATCH_ROWS, PATCH_WIDTH, 3), 40.0, np.float32)  # the cavity
+    lip, line, teeth = (200.0, 150.0, 150.0), (120.0, 70.0, 70.0), (240.0, 238.0, 230.0)
+    # Teeth right under the lip line: nothing to cut.
+    rows[:8] = teeth
+    assert lip_rows(rows) == 0
+    # Three rows of a pale lip, a dark line under it, then the teeth: cut at the dark line.
+    with_lip = rows.copy()
+    with_lip[:3], with_lip[3], with_lip[4:12] = lip, line, teeth
+    assert lip_rows(with_lip) == 3
+    # Teeth shaded under the lip (darker at the top, brighter down): nothing to cut.
+    shaded = rows.copy()
+    shaded[:8] = np.linspace(150, 240, 8)[:, None, None]
+    assert lip_rows(shaded) == 0

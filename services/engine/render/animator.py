@@ -114,19 +114,21 @@ class FaceAnimator:
         return None if self._mask is None else self._mask[box[1]:box[3], box[0]:box[2]]
 
     def render(self, source: np.ndarray, out: np.ndarray, shape: MouthShapeFrame,
-               blink: float = 0.0, pose: HeadPose | None = None) -> None:
-        """Draw this face's part of the frame into `out` (a picture the size of `source`)."""
+               blink: float = 0.0, pose: HeadPose | None = None, reach: float | None = None) -> None:
+        """Draw this face's part of the frame into `out` (a picture the size of `source`).
+        `reach`: the widest this opening gets (`mouth_bank.opening_reach`), for the bank."""
         moving = pose is not None and not pose.is_still()
         if moving and self._work is None:
             self._work = source.copy()
         target = self._work if moving and self._work is not None else out
-        self._draw_mouth(source, target, shape)
+        self._draw_mouth(source, target, shape, reach)
         if blink > 0.02 or self._eyes_drawn:
             self._draw_eyes(source, target, blink)
         if moving and pose is not None:
             self._move_head(target, out, pose)
 
-    def _draw_mouth(self, source: np.ndarray, target: np.ndarray, shape: MouthShapeFrame) -> None:
+    def _draw_mouth(self, source: np.ndarray, target: np.ndarray, shape: MouthShapeFrame,
+                    reach: float | None = None) -> None:
         box, lips = self.mouth_box, self.lips_box
         # Pauses and held closures repeat a shape: the block is the same as last time.
         if self._last_mouth is not None and self._last_mouth[0] == shape:
@@ -159,7 +161,7 @@ class FaceAnimator:
         reuse = None
         if self.bank is not None:
             # The speaker's own interior, brought to this frame's light.
-            reuse = self.bank.choose(MAX_GAP * shape.open, ring_light(source, self.mouth))
+            reuse = self.bank.choose(MAX_GAP * shape.open, ring_light(source, self.mouth), reach)
         paint_interior(lips_block, fine, self.palette, 2 * self.mouth.half_width, self.softness, reuse)
         target[box[1]:box[3], box[0]:box[2]] = block
         self._last_mouth = (shape, block)

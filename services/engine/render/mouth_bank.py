@@ -14,8 +14,12 @@ similar light, lays it under its own upper lip (so it follows the target's inner
 position, angle and scale), with feathered edges, and where the patch ends (a wider opening than
 any seen) the painted interior shows. The patch is brought to the target frame's light: a gain
 per colour channel, in linear light, from the skin ring around the source's lips to the skin
-ring around the target's. The choice is held while it fits (no flicker) and a change of patch
-is crossfaded over a few frames.
+ring around the target's. One opening of the dub (from the lips parting to their meeting again)
+shows one patch, chosen for the widest the opening gets (`opening_reach`), so a patch changes
+where the lips (nearly) meet and nothing of it shows. Two patches are different frames of the
+source: blended, their teeth lie at different depths and show as grey ghosts, so a change in mid
+opening (only the light can ask for one) is crossfaded over a few frames, and one at a closure
+is not.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ HOLD_MARGIN = 0.1  # a held patch gives way to one this much (half mouth widths)
 LIGHT_COST = 0.15  # cost of a patch per unit of light difference (log gain), in half mouth widths
 LIGHT_SMOOTHING = 0.25  # share of a frame's measured light taken into the running estimate
 MAX_GAIN = 2.5  # colour gains are clipped to [1 / MAX_GAIN, MAX_GAIN]
+# A patch's top rows that are lip (`lip_rows`): looked for over TOP_BAND (half mouth widths), cut
+# off up to MAX_LIP_TRIM, where the lip stands LIP_DIP L* above the dark line under it.
+TOP_BAND = 0.3
+MAX_LIP_TRIM = 0.12
+LIP_DIP = 2.0
+SHUT_GAP = 0.05  # an opening under this (half mouth widths) shows no interior: a patch may change
 
 
 def _ring_points(mouth: MouthFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -84,24 +94,51 @@ class Patch:
     frame: int = -1  # the source frame it came from
 
 
+def _sample(frame_rgb: np.ndarray, mouth: MouthFrame, s: np.ndarray, tt: np.ndarray) -> np.ndarray:
+    xs, ys = mouth.to_image(np.broadcast_to(s[None, :], tt.shape), tt)
+    return cv2.remap(frame_rgb, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+
+
+def lip_rows(pixels: np.ndarray) -> int:
+    """How many of a patch's top rows are still upper lip: a pale lip over a dark line over
+    brighter teeth (the lip's edge read a little high) is cut off at the dark line, or laid
+    under the target's own upper lip it would show as a second lip and narrow the opening."""
+    s = np.linspace(-1.0, 1.0, pixels.shape[1])
+    rows = int(TOP_BAND / PATCH_DEPTH * (PATCH_ROWS - 1)) + 1
+    light = _lab(pixels[:rows, np.abs(s) <= 0.5].reshape(-1, 3))[:, 0].reshape(rows, -1)
+    profile = np.median(light, axis=1)
+    brightest = int(np.argmax(profile))
+    if brightest == 0:
+        return 0
+    darkest = int(np.argmin(profile[:brightest]))
+    lip_above = float(profile[:darkest].max(initial=-np.inf)) - float(profile[darkest])
+    if darkest * PATCH_DEPTH / (PATCH_ROWS - 1) > MAX_LIP_TRIM or lip_above < LIP_DIP:
+        return 0
+    return darkest
+
+
 def cut_patch(frame_rgb: np.ndarray, mouth: MouthFrame, index: int = -1) -> Patch:
-    """The interior under `mouth`'s upper inner lip in `frame_rgb`, as a patch."""
+    """The interior under `mouth`'s upper inner lip in `frame_rgb`, as a patch (starting under
+    any rows of lip left above it, `lip_rows`)."""
     s = np.linspace(-1.0, 1.0, PATCH_WIDTH, dtype=np.float32)
     depth = np.linspace(0.0, PATCH_DEPTH, PATCH_ROWS, dtype=np.float32)
     upper = np.interp(s, mouth.upper_s, mouth.upper_t).astype(np.float32)
     lower = np.interp(s, mouth.lower_s, mouth.lower_t).astype(np.float32)
-    ss = np.broadcast_to(s[None, :], (PATCH_ROWS, PATCH_WIDTH))
     tt = upper[None, :] + depth[:, None]
-    xs, ys = mouth.to_image(ss, tt)
-    pixels = cv2.remap(frame_rgb, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    pixels = _sample(frame_rgb, mouth, s, tt)
+    trim = np.float32(lip_rows(pixels) * PATCH_DEPTH / (PATCH_ROWS - 1))
+    if trim > 0:
+        tt = tt + trim
+        pixels = _sample(frame_rgb, mouth, s, tt)
     # Inside the opening, fading out a pixel or two before the lower lip, a few pixels before
     # the corners (where the lips meet at a slant) and over the patch's last rows.
     px = mouth.half_width
     valid = np.clip((lower[None, :] - tt) * px / 2.0, 0, 1)
     valid *= np.clip((1.0 - np.abs(s))[None, :] * px / 4.0, 0, 1)
     valid *= np.clip((PATCH_DEPTH - depth)[:, None] / (0.15 * PATCH_DEPTH), 0, 1)
-    return Patch(mouth.source_gap(), pixels, valid.astype(np.float32), ring_light(frame_rgb, mouth), index)
+    return Patch(mouth.source_gap() - float(trim), pixels, valid.astype(np.float32),
+                 ring_light(frame_rgb, mouth), index)
 
 
 def interior_share(frame_rgb: np.ndarray, mouth: MouthFrame, patch: Patch) -> float:
@@ -153,6 +190,7 @@ class MouthBank:
     previous: Patch | None = None  # the patch being crossfaded away from
     since_switch: int = CROSSFADE
     uses: int = 0
+    shut: bool = True  # the last frame asked for was (nearly) shut
     seen: int = 0  # source frames observed
     light: np.ndarray | None = None  # running estimate of the target's light
 
@@ -189,28 +227,37 @@ class MouthBank:
         if len(self.bands) > KEEP:
             del self.bands[min(self.bands)]  # the least open is the least useful
 
-    def choose(self, target_gap: float, light: np.ndarray | None = None) -> tuple[Patch, float] | None:
+    def choose(self, target_gap: float, light: np.ndarray | None = None,
+               reach: float | None = None) -> tuple[Patch, float] | None:
         """The interior to use for an opening of `target_gap` in a frame lit by `light` (its
-        ring_light), brought to that light, and its weight."""
+        ring_light), brought to that light, and its weight. `reach`: the widest this opening
+        of the dub gets (`opening_reach`); the patch is chosen for it, so it holds from the
+        lips' parting to their meeting."""
+        shut = target_gap < SHUT_GAP
+        was_shut, self.shut = self.shut, shut
         if not self.bands or target_gap <= 0.0:
             return None
         if light is not None:
             self.light = light if self.light is None else \
                 (1 - LIGHT_SMOOTHING) * self.light + LIGHT_SMOOTHING * light
-        fits = [p for p in self.patches if p.gap >= 0.6 * target_gap]
+        need = max(target_gap, reach or 0.0)
+        fits = [p for p in self.patches if p.gap >= 0.6 * need]
         if not fits:
             return None
 
         def cost(p: Patch) -> float:
-            return abs(p.gap - target_gap) + LIGHT_COST * _light_distance(p.light, self.light)
+            return abs(p.gap - need) + LIGHT_COST * _light_distance(p.light, self.light)
 
         best = min(fits, key=lambda p: (cost(p), p.frame))
-        # Hold the last choice while it still fits: a new patch every frame would flicker.
-        if self.chosen is not None and self.chosen.gap >= 0.6 * target_gap \
+        # Hold the last choice while it still fits: a new patch every frame would flicker (where
+        # the lips met, the best one is free to take over unseen).
+        if not was_shut and self.chosen is not None and self.chosen.gap >= 0.6 * need \
                 and cost(self.chosen) < cost(best) + HOLD_MARGIN:
             best = self.chosen
         if best is not self.chosen:
             self.previous, self.chosen, self.since_switch = self.chosen, best, 0
+            if was_shut or shut:
+                self.since_switch = CROSSFADE  # nothing of the old patch shows: no blend
         self.since_switch += 1
         self.uses += 1
         pixels, valid = _relit(best, self.light), best.valid
@@ -220,6 +267,19 @@ class MouthBank:
             valid = self.previous.valid * (1 - w) + valid * w
         weight = 1.0 if self.indexed else min(1.0, self.uses / FADE_IN)
         return Patch(best.gap, pixels, valid, self.light, best.frame), weight
+
+
+def opening_reach(gaps: np.ndarray) -> np.ndarray:
+    """For each frame of a dub's openings (target gaps at the middle, half mouth widths), the
+    widest its opening gets: the largest gap between two frames where the lips (nearly) meet."""
+    reach = np.zeros(len(gaps), np.float32)
+    start = 0
+    for end in range(len(gaps) + 1):
+        if end == len(gaps) or gaps[end] < SHUT_GAP:
+            if end > start:
+                reach[start:end] = float(np.max(gaps[start:end]))
+            start = end + 1
+    return reach
 
 
 def lay_patch(patch: Patch, s: np.ndarray, below_lip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,9 +26,9 @@ from services.engine.mouth.mouth_track import frame_shape, rest_shapes, shapes_f
 from services.engine.render.animator import FaceAnimator, HeadPose, softness_for
 from services.engine.render.expression import apply_expression, expression_for, styled_shapes
 from services.engine.render.idle_motion import blink_track, head_track
-from services.engine.render.mouth_bank import MouthBank
+from services.engine.render.mouth_bank import MouthBank, opening_reach
 from services.engine.render.mouth_interior import InteriorPalette
-from services.engine.render.mouth_warp import MouthFrame
+from services.engine.render.mouth_warp import MAX_GAP, MouthFrame
 from services.engine.render.style import Style
 
 Progress = Callable[[float, str], None]
@@ -298,6 +298,8 @@ def render_video(
     softness = softness_for(size[0] / info.width)
     with stages.stage("inference"):
         shapes = styled_shapes(shapes_from(speech, frames), style.expressiveness)
+    # Each opening shows one borrowed interior, chosen for the widest it gets.
+    reach = opening_reach(MAX_GAP * shapes[:, 0])
     with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
         may_loop = info.seconds is None or info.seconds * media.FPS < frames + 2
         # The frames are kept (on disk) for the render pass when they might loop or are few
@@ -337,7 +339,7 @@ def render_video(
                 if landmarks is not None:
                     animator = FaceAnimator(frame, landmarks, mask=mask, video=True, softness=softness,
                                             palette=palette(frame, landmarks), bank=bank)
-                    animator.render(frame, canvas, frame_shape(shapes, index))
+                    animator.render(frame, canvas, frame_shape(shapes, index), reach=float(reach[index]))
             return canvas
 
         encode_frames(out, size, speech, frames, draw, stages, progress)
