@@ -95,8 +95,10 @@ class Patch:
 
 
 def _sample(frame_rgb: np.ndarray, mouth: MouthFrame, s: np.ndarray, tt: np.ndarray) -> np.ndarray:
+    # Bicubic here and in lay_patch: a borrowed tooth is resampled twice on its way, and twice
+    # bilinear blurs a tooth a few pixels wide into its dark gaps (dimmer, greyer teeth).
     xs, ys = mouth.to_image(np.broadcast_to(s[None, :], tt.shape), tt)
-    return cv2.remap(frame_rgb, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
+    return cv2.remap(frame_rgb, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_CUBIC,
                      borderMode=cv2.BORDER_REFLECT).astype(np.float32)
 
 
@@ -288,7 +290,7 @@ def lay_patch(patch: Patch, s: np.ndarray, below_lip: np.ndarray) -> tuple[np.nd
     cols = ((s + 1.0) * 0.5 * (PATCH_WIDTH - 1)).astype(np.float32)
     rows = (below_lip / PATCH_DEPTH * (PATCH_ROWS - 1)).astype(np.float32)
     map_x, map_y = cols.reshape(-1, 1), rows.reshape(-1, 1)
-    colours = cv2.remap(patch.pixels, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    colours = cv2.remap(patch.pixels, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     valid = cv2.remap(patch.valid, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                       borderValue=(0.0,))
     inside = (np.abs(s) <= 1.0) & (below_lip >= 0) & (below_lip <= PATCH_DEPTH)
