@@ -181,3 +181,27 @@ def test_lip_edges_leave_touching_lips_and_move_onto_the_teeth() -> None:
             moved = np.interp(0.0, read.upper_s, read.upper_t) - np.interp(0.0, mesh.upper_s, mesh.upper_t)
             assert 0.03 < moved < 0.12
             assert 0.15 < read.source_gap() < mesh.source_gap()
+
+
+def test_opening_lips_that_touch_leaves_the_line_between_them_off_the_lower_lip() -> None:
+    """Grace Hopper's lips touch, with a dark line between them a few pixels wide, lying mostly
+    under the mesh's line: opened, her lower lip starts under that line, not with it."""
+    image, landmarks = _face("grace")
+    frame = MouthFrame.from_landmarks(landmarks, image)
+    assert not frame.edges_read and 0.02 < frame.crease <= 0.1  # 3.4 pixels at 720p
+    assert MouthFrame.from_landmarks(landmarks).crease == 0.0  # without the picture, not read
+    out = image.copy()
+    shape = MouthShapeFrame(0.8, 0.45, 0.0)
+    FaceAnimator(image, landmarks).render(image, out, shape)
+    # Down the middle third of the mouth, from the opening's lower edge through the lower lip.
+    s = np.linspace(-0.3, 0.3, 7, dtype=np.float32)
+    t = np.linspace(0.0, 0.25, 26, dtype=np.float32)
+    ss, tt = np.meshgrid(s, t)
+    edge = MouthWarper(frame, *frame.to_image(ss, tt)).warp(shape).new_lower
+    xs, ys = frame.to_image(ss, edge + tt)
+    seen = cv2.remap(out, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR)
+    light = cv2.cvtColor(seen.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[..., 0]
+    lip = np.median(light[len(t) // 2:], axis=0)  # the lower lip's body
+    # Along the lip's top no dark line (it dipped 30-40 L* under the lip when the lower lip took
+    # the line with it).
+    assert (light[:len(t) // 2].min(axis=0) > lip - 20).all()

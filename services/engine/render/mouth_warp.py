@@ -66,6 +66,11 @@ MAX_SHIFT = 0.12
 MAX_RAISE = 0.03  # ... and the lower line up by at most this
 MIN_READ_GAP = 0.12
 EDGE_BLUR_PX = 1.0  # a read lip's blurred edge, skipped when closing (pixels)
+# The dark line between lips that touch (`lip_crease`): read on CREASE_COLUMNS columns, down to
+# where the lower lip is back within half the line's depth of its own lightness, at most
+# MAX_CREASE below the mesh's lower inner lip.
+CREASE_COLUMNS = 9
+MAX_CREASE = 0.1
 SKIN_POINTS = (50, 280, 205, 425, 36, 266)  # cheeks, beside the nose
 
 
@@ -100,6 +105,7 @@ class MouthFrame:
     jaw_half: np.ndarray
     outline: np.ndarray  # (n, 2) face oval in pixels (the region that may move, with the neck)
     edges_read: bool = False  # the inner lips lie on the lips' visible edges (`lip_edges`)
+    crease: float = 0.0  # how far the dark line between touching lips reaches below the lower one
 
     @classmethod
     def from_landmarks(cls, landmarks: np.ndarray, image: np.ndarray | None = None) -> MouthFrame:
@@ -128,6 +134,8 @@ class MouthFrame:
             if read is not None:
                 frame.upper_s, frame.upper_t, frame.lower_s, frame.lower_t = read
                 frame.edges_read = True
+            else:
+                frame.crease = lip_crease(frame, image)
         return frame
 
     def source_gap(self) -> float:
@@ -285,6 +293,31 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     return s.astype(np.float64), new_up.astype(np.float64), s.astype(np.float64), new_low.astype(np.float64)
 
 
+def lip_crease(frame: MouthFrame, image: np.ndarray) -> float:
+    """How far below the lower inner lip (half mouth widths) the dark line between lips that
+    touch reaches: the mesh puts the line between the lips inside that line, and an opening
+    that moved its lower part down with the lower lip drew a thin dark band along the lip."""
+    s = np.linspace(-0.5, 0.5, CREASE_COLUMNS, dtype=np.float32)
+    low = np.interp(s, frame.lower_s, frame.lower_t).astype(np.float32)
+    outer = np.maximum(np.interp(s, frame.outer_lower_s, frame.outer_lower_t), low + 0.05).astype(np.float32)
+    step = np.float32(EDGE_STEP_PX / frame.half_width)
+    # From a little above the line to the middle of the lower lip.
+    tt = (low - 0.03)[None, :] + step * np.arange(int(np.ceil(0.2 / step)) + 1, dtype=np.float32)[:, None]
+    tt = np.minimum(tt, (0.5 * (low + outer))[None, :])
+    xs, ys = frame.to_image(np.broadcast_to(s[None, :], tt.shape).astype(np.float32), tt)
+    light = lab(cv2.remap(image, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT))[:, 0].reshape(tt.shape)
+    darkest = np.argmin(light, axis=0)
+    columns = np.arange(s.size)
+    # The lower lip's own lightness: the brightest below the line's darkest point.
+    below = np.where(np.arange(tt.shape[0])[:, None] > darkest[None, :], light, -np.inf)
+    lip = below.max(axis=0)
+    back = (below >= 0.5 * (light[darkest, columns] + lip)[None, :]) & np.isfinite(below)
+    first = np.where(back.any(axis=0), np.argmax(back, axis=0), darkest)
+    reach = float(np.median(tt[first, columns] - low))
+    return float(np.clip(reach, 0.0, MAX_CREASE))
+
+
 def _steady(line: np.ndarray) -> np.ndarray:
     """A line read column by column, without single-column spikes (a running median of 5) and
     smoothed a little."""
@@ -408,6 +441,7 @@ class MouthWarper:
         # the lips' edges were read on the image: they are where the lips are).
         self.overclose = np.float32(OVERCLOSE if neutralise_jaw and not frame.edges_read else 0.0)
         self.edge_blur = np.float32(EDGE_BLUR_PX / frame.half_width if frame.edges_read else 0.0)
+        self.crease = np.float32(frame.crease)
         # From the lower lip's outer edge to the chin the skin stretches as the chin lags the lip.
         lip_depth = float(np.interp(0.0, frame.outer_lower_s, frame.outer_lower_t))
         self.chin_span = np.float32(max(frame.chin_t - lip_depth, 0.3))
@@ -432,12 +466,15 @@ class MouthWarper:
         # Lips read on the picture: their edges' blur (a pixel) goes too, or the teeth it holds
         # show as a pale line between the closed lips.
         rim = rim + self.edge_blur * np.minimum(gap_now / np.float32(0.03), np.float32(1))
-        upper, lower = upper - rim, lower + rim
-        gap_now = gap_now + 2 * rim
         # A rounder mouth opens rounder: a fuller lens profile across the opening.
         exponent = np.float32(0.8 - 0.35 * shape.round)
         lens = np.maximum(1.0 - s_src * s_src, 0.0) ** exponent
         target_gap = np.float32(MAX_GAP * shape.open) * lens
+        # Lips that touch: opening them, the lower lip starts under the dark line between them
+        # (shut, they keep it), or it runs along the lip as a thin dark band.
+        crease = self.crease * np.minimum(target_gap * np.float32(frame.half_width / 2), np.float32(1))
+        upper, lower = upper - rim, lower + rim + crease
+        gap_now = gap_now + 2 * rim + crease
         # Closing the source's own gap, the lips meet halfway (the closed line then runs smoothly
         # into the corners); opening to the target, the lower lip and jaw do most of the work.
         up = np.float32(UPPER_SHARE) * target_gap - np.float32(CLOSE_SHARE) * gap_now
