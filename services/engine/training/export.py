@@ -15,7 +15,7 @@ import torch
 
 from services.engine.mouth.onnx_backend import DEFAULT_MODEL_PATH, OnnxBackend
 from services.engine.mouth.phone_posteriors import N_FEATURES
-from services.engine.training.net import MouthNet
+from services.engine.training.net import MouthEnsemble, MouthNet
 from services.engine.training.triton_configs import write_configs
 
 REPO = Path(__file__).resolve().parents[3]
@@ -24,15 +24,18 @@ TOLERANCE = 1e-4
 MAX_BATCH = 32
 
 
-def load(weights: Path) -> MouthNet:
-    """A MouthNet from a checkpoint written by train.py ({"config": ..., "state_dict": ...})."""
+def load(weights: Path) -> MouthNet | MouthEnsemble:
+    """The model in a checkpoint written by train.py ({"config": ..., "state_dict": ...}): an
+    ensemble when its config names `members`, else a single MouthNet."""
     ckpt = torch.load(weights, map_location="cpu", weights_only=True)
-    model = MouthNet(**ckpt["config"])
+    config = dict(ckpt["config"])
+    model: MouthNet | MouthEnsemble = (
+        MouthEnsemble(**config) if "members" in config else MouthNet(**config))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 
 
-def export_onnx(model: MouthNet, path: Path = DEFAULT_MODEL_PATH) -> dict[str, object]:
+def export_onnx(model: MouthNet | MouthEnsemble, path: Path = DEFAULT_MODEL_PATH) -> dict[str, object]:
     """Write model.onnx (opset 17, dynamic batch and time) and the Triton configs (embedded and
     production, see triton_configs.py); check vs torch."""
     model = model.eval()
@@ -46,7 +49,7 @@ def export_onnx(model: MouthNet, path: Path = DEFAULT_MODEL_PATH) -> dict[str, o
                           "visemes": {0: "batch", 1: "frames"}},
             opset_version=17, dynamo=False,
         )
-    n_visemes = int(model.visemes.out_channels)
+    n_visemes = model.n_visemes
     write_configs(path, MAX_BATCH, N_FEATURES, n_visemes)
     max_diff = verify(model, path)
     return {"onnx": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
@@ -54,7 +57,7 @@ def export_onnx(model: MouthNet, path: Path = DEFAULT_MODEL_PATH) -> dict[str, o
             "max_abs_diff_vs_torch": max_diff}
 
 
-def verify(model: MouthNet, path: Path) -> float:
+def verify(model: MouthNet | MouthEnsemble, path: Path) -> float:
     """Largest |ONNX Runtime - torch| over random batches of several shapes; raises if > 1e-4."""
     backend = OnnxBackend(path)
     rng = np.random.default_rng(0)

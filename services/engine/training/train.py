@@ -28,6 +28,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ from services.engine.mouth.visemes import Viseme
 from services.engine.training import augment, data, metrics, openjtalk
 from services.engine.training.export import WEIGHTS_DIR, export_onnx
 from services.engine.training.net import (
+    MouthEnsemble,
     MouthNet,
     count_parameters,
     lookahead_frames,
@@ -72,6 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--frames", type=int, default=96, help="video frames per training crop")
     p.add_argument("--channels", type=int, default=160)
+    p.add_argument("--members", type=int, default=4,
+                   help="networks trained from different seeds and averaged in the export")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -225,26 +229,23 @@ def validate_conditions(model_path: Path) -> dict[str, dict[str, float]]:
             for name in VALIDATION_CONDITIONS}
 
 
-def train(args: argparse.Namespace) -> dict[str, object]:
-    t_start = time.time()
-    seed_everything(args.seed, args.threads)
-    rng = np.random.default_rng(args.seed)
+@dataclass
+class MemberRun:
+    steps_done: int
+    stopped_by_time_cap: bool
+    seconds: float
 
-    pool = data.training_examples(args.items, seed=args.seed)
-    pool += data.festival_examples(args.festival_items, seed=args.seed)
-    pool += data.japanese_examples(args.japanese_items, seed=args.seed)
-    cache = data.featurize(pool, args.versions, args.seed, workers=args.threads)
-    heldout = data.heldout_examples(args.heldout, seed=0)
-    t_data = time.time() - t_start
-    hours = sum(len(e.audio) for e in pool) / features.SAMPLE_RATE / 3600
-    print(f"data: {len(pool)} items, {hours:.2f} h of speech, {t_data:.0f} s", flush=True)
-    unmapped = dict(visemes.UNMAPPED.most_common())
-    print("phoneme symbols without a viseme rule (count):", unmapped or "none", flush=True)
 
+def train_member(index: int, pool: list[data.Example], cache: list[list[np.ndarray]],
+                 heldout: list[data.Example], stats: tuple[np.ndarray, np.ndarray],
+                 args: argparse.Namespace) -> tuple[MouthNet, MemberRun]:
+    """One member of the ensemble, on the shared data: its own initialisation and batch order
+    (both from `--seed` and `index`)."""
+    seed_everything(args.seed + 1000 * index, args.threads)
+    rng = np.random.default_rng([args.seed, index])
     model = MouthNet(channels=args.channels)
-    mean, std = feature_stats(cache)
-    model.feature_mean.copy_(torch.from_numpy(mean))
-    model.feature_std.copy_(torch.from_numpy(std))
+    model.feature_mean.copy_(torch.from_numpy(stats[0]))
+    model.feature_std.copy_(torch.from_numpy(stats[1]))
     loss_fn = Loss()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     warmup = max(args.steps // 20, 1)
@@ -260,7 +261,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     steps_done, stopped_early = 0, False
     running: list[float] = []
     for step in range(args.steps):
-        if time.time() - t_train > args.minutes * 60:
+        if time.time() - t_train > args.minutes * 60 / args.members:
             stopped_early = True
             break
         idx = [int(i) for i in rng.integers(0, len(pool), size=args.batch)]
@@ -281,16 +282,46 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             ps, pv = predict_torch(model, heldout[:30])
             m = metrics.score(ps, pv, [e.shapes for e in heldout[:30]],
                               [e.visemes for e in heldout[:30]])
-            print(f"step {steps_done:5d}  loss {np.mean(running):.3f}  held-out r_open "
-                  f"{m['pearson_open']:.3f}  closure recall {m['bilabial_closure_recall']:.3f}  "
-                  f"viseme acc {m['viseme_accuracy']:.3f}  [{time.time() - t_train:.0f} s]",
-                  flush=True)
+            print(f"member {index}  step {steps_done:5d}  loss {np.mean(running):.3f}  held-out "
+                  f"r_open {m['pearson_open']:.3f}  closure recall "
+                  f"{m['bilabial_closure_recall']:.3f}  viseme acc {m['viseme_accuracy']:.3f}  "
+                  f"[{time.time() - t_train:.0f} s]", flush=True)
             running = []
-    train_seconds = time.time() - t_train
     model.eval()
+    return model, MemberRun(steps_done, stopped_early, round(time.time() - t_train, 1))
+
+
+def train(args: argparse.Namespace) -> dict[str, object]:
+    t_start = time.time()
+    seed_everything(args.seed, args.threads)
+
+    pool = data.training_examples(args.items, seed=args.seed)
+    pool += data.festival_examples(args.festival_items, seed=args.seed)
+    pool += data.japanese_examples(args.japanese_items, seed=args.seed)
+    cache = data.featurize(pool, args.versions, args.seed, workers=args.threads)
+    heldout = data.heldout_examples(args.heldout, seed=0)
+    t_data = time.time() - t_start
+    hours = sum(len(e.audio) for e in pool) / features.SAMPLE_RATE / 3600
+    print(f"data: {len(pool)} items, {hours:.2f} h of speech, {t_data:.0f} s", flush=True)
+    unmapped = dict(visemes.UNMAPPED.most_common())
+    print("phoneme symbols without a viseme rule (count):", unmapped or "none", flush=True)
+
+    mean, std = feature_stats(cache)
+    members, logs = [], []
+    for m in range(args.members):
+        member, log = train_member(m, pool, cache, heldout, (mean, std), args)
+        members.append(member)
+        logs.append(log)
+    model = MouthEnsemble(members=len(members), channels=args.channels)
+    for slot, member in zip(model.members, members, strict=True):
+        slot.load_state_dict(member.state_dict())
+    model.eval()
+    steps_done = min(log.steps_done for log in logs)
+    stopped_early = any(log.stopped_by_time_cap for log in logs)
+    train_seconds = sum(log.seconds for log in logs)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    config = {"channels": args.channels}
+    config = {"channels": args.channels, "members": args.members}
     torch.save({"config": config, "state_dict": model.state_dict()}, args.out / "mouth_shapes.pt")
     export = export_onnx(model, args.onnx)
 
@@ -327,7 +358,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                   receptive_field() * 10, "lookahead_ms": (lookahead_frames()
                   + phone_posteriors.LOOKAHEAD_FRAMES) * 10,
                   "visemes": [v.name for v in Viseme], **config},
-        "training": {"steps_planned": args.steps, "steps_done": steps_done,
+        "training": {"members": [asdict(log) for log in logs], "steps_planned": args.steps,
+                     "steps_done": steps_done,
                      "stopped_by_time_cap": stopped_early, "batch": args.batch,
                      "crop_frames": args.frames, "data_seconds": round(t_data, 1),
                      "train_seconds": round(train_seconds, 1),
