@@ -17,8 +17,8 @@ equals whole-sequence inference, and the ONNX export has no recurrent ops.
 The shipped model is a `MouthEnsemble`: several MouthNets trained alike from different seeds,
 their outputs averaged inside one network. Single runs of the same recipe differ on unseen
 voices as much as recipes do (closure by up to 0.12 under a condition); on the validation voice
-the average matches or beats the mean of its members under every condition, and it costs
-little: the phonetic front end still runs once.
+the average closes at least as many p/b/m as its members do on average under every condition.
+The phonetic front end still runs once; only this small network runs once per member.
 """
 
 from __future__ import annotations
