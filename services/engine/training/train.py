@@ -2,7 +2,7 @@
 
     python -m services.engine.training.train [--out services/engine/weights] [--seed 0]
         [--steps 800] [--minutes 90] [--items 600] [--festival-items 240] [--japanese-items 150]
-        [--versions 3] [--threads 2]
+        [--versions 3] [--members 4] [--threads 2]
 
 Training speech: espeak-ng (many languages, voices and variants) and festival's training voices
 (`data.FESTIVAL_TRAIN_VOICES`: Debian packages festival, festvox-kdlpc16k, festvox-italp16k,
@@ -10,6 +10,8 @@ festvox-itapc16k, festvox-czech-ph, festvox-suopuhe-lj, festvox-suopuhe-mv, fest
 The model reads phone posteriors of pocketsphinx's acoustic model (`phone_posteriors`), not
 the spectrum, so what it learns about sounds carries over to voices it never heard.
 
+`--members` networks train on the same data from their own initialisation and batch order and
+are exported as one model that averages them (`net.MouthEnsemble`).
 Reproducible: data, augmentation, initialisation and batch order all follow `--seed`.
 `--minutes` is only a safety cap: if it stops training early the JSON says so (`steps_done`).
 Writes <out>/mouth_shapes.pt (state dict + config), <out>/mouth_shapes.json (command, data,
