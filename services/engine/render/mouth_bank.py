@@ -79,9 +79,7 @@ def _srgb(linear: np.ndarray) -> np.ndarray:
 
 def ring_light(frame_rgb: np.ndarray, mouth: MouthFrame) -> np.ndarray:
     """Mean linear RGB (3,) of the skin around the lips: the light the mouth sits in."""
-    xs, ys = mouth.to_image(*_ring_points(mouth))
-    taken = cv2.remap(frame_rgb, xs.reshape(1, -1).astype(np.float32), ys.reshape(1, -1).astype(np.float32),
-                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    taken = mouth.sample(frame_rgb, *_ring_points(mouth))
     return np.maximum(_linear(taken.reshape(-1, 3).astype(np.float32)).mean(axis=0), 1e-4).astype(np.float32)
 
 
@@ -97,9 +95,7 @@ class Patch:
 def _sample(frame_rgb: np.ndarray, mouth: MouthFrame, s: np.ndarray, tt: np.ndarray) -> np.ndarray:
     # Bicubic here and in lay_patch: a borrowed tooth is resampled twice on its way, and twice
     # bilinear blurs a tooth a few pixels wide into its dark gaps (dimmer, greyer teeth).
-    xs, ys = mouth.to_image(np.broadcast_to(s[None, :], tt.shape), tt)
-    return cv2.remap(frame_rgb, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_CUBIC,
-                     borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    return mouth.sample(frame_rgb, s[None, :], tt, cv2.INTER_CUBIC).astype(np.float32)
 
 
 def lip_rows(pixels: np.ndarray) -> int:
@@ -149,9 +145,7 @@ def interior_share(frame_rgb: np.ndarray, mouth: MouthFrame, patch: Patch) -> fl
     s = np.linspace(-0.6, 0.6, 12, dtype=np.float32)
     upper = np.interp(s, mouth.upper_s, mouth.upper_t).astype(np.float32) - 0.08
     lower = np.interp(s, mouth.lower_s, mouth.lower_t).astype(np.float32) + 0.08
-    xs, ys = mouth.to_image(np.concatenate([s, s]), np.concatenate([upper, lower]))
-    lips = cv2.remap(frame_rgb, xs.reshape(1, -1).astype(np.float32), ys.reshape(1, -1).astype(np.float32),
-                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    lips = mouth.sample(frame_rgb, np.concatenate([s, s]), np.concatenate([upper, lower]))
     # Every other row and third column are enough to tell.
     inside = patch.valid[::2, ::3] > 0.5
     if not inside.any():

@@ -161,6 +161,17 @@ class MouthFrame:
         ys = s * sy + t * ty + np.float32(self.center[1])
         return xs, ys
 
+    def sample(self, image: np.ndarray, s: np.ndarray, t: np.ndarray,
+               interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """`image`'s pixels at the mouth-local points (s, t) (broadcast together), reflected at
+        its borders: shape (*points, channels)."""
+        ss, tt = np.broadcast_arrays(s, t)
+        xs, ys = self.to_image(ss, tt)
+        grid = xs.shape if xs.ndim == 2 else (1, -1)
+        seen = cv2.remap(image, xs.reshape(grid).astype(np.float32), ys.reshape(grid).astype(np.float32),
+                         interpolation, borderMode=cv2.BORDER_REFLECT)
+        return seen.reshape(*ss.shape, -1)
+
     def neck_bottom(self) -> float:
         return self.chin_t + 0.3 + NECK_FALLOFF
 
@@ -240,9 +251,7 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     rows = int(np.ceil(float((bottom - top).max()) / step)) + 1
     tt = top[None, :] + step * np.arange(rows, dtype=np.float32)[:, None]
     inside_window = tt <= bottom[None, :]
-    xs, ys = frame.to_image(np.broadcast_to(s[None, :], tt.shape).astype(np.float32), tt)
-    seen = cv2.remap(image, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REFLECT)
+    seen = frame.sample(image, s[None, :], tt)
     # One conversion for the samples and the skin beside the nose and on the cheeks.
     both = lab(np.concatenate([seen.reshape(-1, 3), _skin_pixels(image, landmarks)]))
     colours = both[:-len(SKIN_POINTS)].reshape((*tt.shape, 3))
@@ -304,9 +313,7 @@ def lip_crease(frame: MouthFrame, image: np.ndarray) -> float:
     # From a little above the line to the middle of the lower lip.
     tt = (low - 0.03)[None, :] + step * np.arange(int(np.ceil(0.2 / step)) + 1, dtype=np.float32)[:, None]
     tt = np.minimum(tt, (0.5 * (low + outer))[None, :])
-    xs, ys = frame.to_image(np.broadcast_to(s[None, :], tt.shape).astype(np.float32), tt)
-    light = lab(cv2.remap(image, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT))[:, 0].reshape(tt.shape)
+    light = lab(frame.sample(image, s[None, :], tt))[:, 0].reshape(tt.shape)
     darkest = np.argmin(light, axis=0)
     columns = np.arange(s.size)
     # The lower lip's own lightness: the brightest below the line's darkest point.
