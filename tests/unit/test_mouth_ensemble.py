@@ -64,3 +64,14 @@ def test_committed_checkpoint_is_the_committed_onnx_model() -> None:
     onnx_shapes, onnx_logits = OnnxBackend(DEFAULT_MODEL_PATH).infer(x.numpy())
     assert np.abs(onnx_shapes - shapes.numpy()).max() < 1e-4
     assert np.abs(onnx_logits - logits.numpy()).max() < 1e-4
+
+
+def test_an_ensemble_of_trained_networks_saves_as_the_checkpoint_format() -> None:
+    # train.py builds the ensemble from its trained members; `load` rebuilds it from the config.
+    trained = _randomised(2)
+    built = MouthEnsemble.of(list(trained.members))
+    rebuilt = MouthEnsemble(members=2, channels=16)
+    rebuilt.load_state_dict(built.state_dict())
+    x = _features(1, 96)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(built(x), rebuilt.eval()(x), strict=True))

@@ -102,6 +102,13 @@ class MouthEnsemble(nn.Module):
         self.members = nn.ModuleList(MouthNet(channels, n_visemes) for _ in range(members))
         self.n_visemes = n_visemes
 
+    @classmethod
+    def of(cls, nets: list[MouthNet]) -> MouthEnsemble:
+        """The ensemble of networks already trained (their modules, not copies)."""
+        ensemble = cls(members=0, n_visemes=nets[0].n_visemes)
+        ensemble.members = nn.ModuleList(nets)
+        return ensemble.eval()
+
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         outs = [member(features) for member in self.members]
         shapes = torch.stack([s for s, _ in outs]).mean(0)

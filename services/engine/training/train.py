@@ -314,10 +314,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         member, log = train_member(m, pool, cache, heldout, (mean, std), args)
         members.append(member)
         logs.append(log)
-    model = MouthEnsemble(members=len(members), channels=args.channels)
-    for slot, member in zip(model.members, members, strict=True):
-        slot.load_state_dict(member.state_dict())
-    model.eval()
+    model = MouthEnsemble.of(members)
     steps_done = min(log.steps_done for log in logs)
     stopped_early = any(log.stopped_by_time_cap for log in logs)
     train_seconds = sum(log.seconds for log in logs)
