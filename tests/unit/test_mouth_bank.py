@@ -25,7 +25,8 @@ from services.engine.render.mouth_bank import (
     lip_rows,
     opening_reach,
 )
-from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame
+from services.engine.render.mouth_interior import InteriorPalette, paint_interior
+from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper
 
 SIZE = (480, 562)  # the 480p output size of the Grace Hopper sample
 QUIET = 15  # source frames before its speaker first opens her mouth
@@ -241,3 +242,31 @@ def test_a_patch_starts_under_the_lip_left_above_the_teeth() -> None:
     shaded = rows.copy()
     shaded[:8] = np.linspace(150, 240, 8)[:, None, None]
     assert lip_rows(shaded) == 0
+
+
+def test_a_borrowed_interior_does_not_lie_against_the_lower_lip() -> None:
+    # A patch of pure black (the dark middle of a source's cavity) laid into an opening: it shows
+    # in the opening, but the last pixel over the target's lower lip is the lip's own lining,
+    # or the dub's openings get a hard dark line along the lower lip.
+    image = samples.astronaut()
+    (face,) = faces.select_faces(image)
+    frame = MouthFrame.from_landmarks(face.landmarks)
+    box = frame.lips_roi((image.shape[1], image.shape[0]))
+    gx, gy = np.meshgrid(np.arange(box[0], box[2], dtype=np.float32),
+                         np.arange(box[1], box[3], dtype=np.float32))
+    warp = MouthWarper(frame, gx, gy).warp(MouthShapeFrame(1.0, 0.45, 0.0))
+    black = Patch(0.5, np.zeros((PATCH_ROWS, PATCH_WIDTH, 3), np.float32),
+                  np.ones((PATCH_ROWS, PATCH_WIDTH), np.float32))
+    palette = InteriorPalette.from_face(image, face.landmarks)
+
+    block = image[box[1]:box[3], box[0]:box[2]].copy()
+    paint_interior(block, warp, palette, 2 * frame.half_width, reuse=(black, 1.0))
+    dubbed = block.astype(np.float32).mean(axis=2)
+    px = frame.half_width
+    inside = (warp.interior_alpha >= 1.0) & (np.abs(warp.s) < 0.7)
+    middle = inside & (warp.t - warp.new_upper > 0.1) & ((warp.new_lower - warp.t) * px > 6)
+    on_lip = inside & ((warp.new_lower - warp.t) * px < 1.0)
+    assert middle.sum() > 20 and on_lip.sum() > 10
+    assert dubbed[middle].mean() < 5  # the patch shows
+    lining = float(palette.mucosa.mean())
+    assert dubbed[on_lip].mean() > 0.7 * lining  # the lip's lining, not the patch's black

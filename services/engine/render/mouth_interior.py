@@ -41,6 +41,14 @@ LOWER_CROWN = 0.34
 UPPER_SHORTER = np.array([0.0, 0.025, 0.0, 0.02, 0.03, 0.05])
 UPPER_CUSP = np.array([0.0, 0.0, 0.05, 0.03, 0.03, 0.02])
 LOWER_SHORTER = np.array([0.0, 0.0, -0.01, 0.02, 0.03, 0.05])
+# A borrowed interior starts RIM_START_PX above the target's lower lip and shows whole
+# RIM_FADE_PX higher, or over RIM_SHARE_START and RIM_SHARE_FADE of a narrower opening
+# (`patch_reach`); below, the lip's lining shows at LINING_SHADE.
+RIM_START_PX = 1.0
+RIM_FADE_PX = 4.0
+RIM_SHARE_START = 0.1
+RIM_SHARE_FADE = 0.3
+LINING_SHADE = 0.8
 
 
 def _lab_to_rgb(lab: tuple[float, float, float]) -> np.ndarray:
@@ -165,6 +173,20 @@ def _shaded(palette: InteriorPalette, light: np.ndarray) -> np.ndarray:
     return palette.teeth[None, :] * light[:, None] + palette.cavity[None, :] * 1.6 * dim
 
 
+def patch_reach(t: np.ndarray, upper: np.ndarray, lower: np.ndarray, px: float) -> np.ndarray:
+    """How much of a borrowed interior (a `mouth_bank` patch) shows at points `t` between the
+    target's inner lips `upper` and `lower` (half mouth widths; `px` pixels to one): none on
+    the last pixel above the lower lip, all from a few pixels up (a narrow opening, towards the
+    corners or barely open, keeps its teeth: there the band shrinks with the opening). A patch
+    is chosen for the widest the opening gets, so against the target's lower lip mostly lies
+    the middle of the source's dark cavity, which drew a hard dark line along the lip; there
+    the lip's own lining shows instead."""
+    gap = np.maximum((lower - upper) * px, 1e-3)
+    start = np.minimum(np.float32(RIM_START_PX), RIM_SHARE_START * gap)
+    fade = np.minimum(np.float32(RIM_FADE_PX), RIM_SHARE_FADE * gap)
+    return _smoothstep(((lower - t) * px - start) / fade).astype(np.float32)
+
+
 def tongue_height(open_: float, width: float, round_: float) -> float:
     """0 (lying low, "a") .. 1 (raised, "ee") as a share of the space between the teeth."""
     return float(np.clip(0.5 + 0.4 * np.clip(width - 0.35 * open_, 0, 1) * (1 - round_), 0, 0.9))
@@ -250,8 +272,12 @@ def paint_interior(block: np.ndarray, warp: MouthWarp, palette: InteriorPalette,
     if reuse is not None:
         patch, weight = reuse
         real, valid = lay_patch(patch, s, t - upper)
-        keep = (valid * np.float32(weight))[:, None]
-        colour += (real - colour) * keep
+        # Over the target's lower lip the patch grades into the lip's wet lining, a little
+        # in shadow (`patch_reach`), rather than into the painting, whose lower teeth would
+        # draw a light line there instead.
+        reach = patch_reach(t, upper, lower, px)[:, None]
+        lined = real * reach + palette.mucosa[None, :] * np.float32(LINING_SHADE) * (1 - reach)
+        colour += (lined - colour) * (valid * np.float32(weight))[:, None]
 
     # The wet inner side of the lips lines the opening for a pixel or two.
     lining = np.exp(-np.maximum(lower - t, 0) * px / 1.2) * 0.5
