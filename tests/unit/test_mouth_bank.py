@@ -24,6 +24,7 @@ from services.engine.render.mouth_bank import (
     Patch,
     lip_rows,
     opening_reach,
+    soft_corners,
 )
 from services.engine.render.mouth_interior import InteriorPalette, paint_interior
 from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper
@@ -270,3 +271,17 @@ def test_a_borrowed_interior_does_not_lie_against_the_lower_lip() -> None:
     assert dubbed[middle].mean() < 5  # the patch shows
     lining = float(palette.mucosa.mean())
     assert dubbed[on_lip].mean() > 0.7 * lining  # the lip's lining, not the patch's black
+
+
+def test_a_patch_is_soft_towards_the_corners_and_sharp_in_the_middle() -> None:
+    # Dark dots on a lit ground (the creases and lip texture where a source's lips meet at its
+    # corners): at the corners they blur into a shadow, in the middle (the teeth) nothing moves.
+    rng = np.random.default_rng(0)
+    pixels = np.where(rng.random((PATCH_ROWS, PATCH_WIDTH, 1)) < 0.2, 30.0, 200.0)
+    pixels = np.repeat(pixels, 3, axis=2).astype(np.float32)
+    soft = soft_corners(pixels)
+    s = np.abs(np.linspace(-1.0, 1.0, PATCH_WIDTH))
+    middle, corners = s < 0.45, s > 0.85
+    assert np.array_equal(soft[:, middle], pixels[:, middle])
+    assert soft[:, corners].std() < 0.5 * pixels[:, corners].std()
+    assert abs(soft[:, corners].mean() - pixels[:, corners].mean()) < 5  # as dark on the whole

@@ -54,6 +54,11 @@ TOP_BAND = 0.3
 MAX_LIP_TRIM = 0.12
 LIP_DIP = 2.0
 SHUT_GAP = 0.05  # an opening under this (half mouth widths) shows no interior: a patch may change
+# Towards the corners a patch is blurred (`soft_corners`): from CORNER_SOFT_FROM across the mouth
+# (s), fully CORNER_SOFT_SPAN further out, by CORNER_BLUR patch samples (about a pixel and a half).
+CORNER_SOFT_FROM = 0.5
+CORNER_SOFT_SPAN = 0.3
+CORNER_BLUR = 1.5
 
 
 def _ring_points(mouth: MouthFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +121,17 @@ def lip_rows(pixels: np.ndarray) -> int:
     return darkest
 
 
+def soft_corners(pixels: np.ndarray) -> np.ndarray:
+    """A patch's pixels blurred towards the corners (from CORNER_SOFT_FROM across the mouth,
+    fully CORNER_SOFT_SPAN further out). There the source's lips meet at a slant: its thin dark
+    creases and lip texture, resampled twice on their way into another mouth, showed as ragged
+    dark dots and wedges at the dub's corners, which lie in shadow and are soft in a real mouth."""
+    s = np.abs(np.linspace(-1.0, 1.0, pixels.shape[1], dtype=np.float32))
+    soft = cv2.GaussianBlur(pixels, (0, 0), CORNER_BLUR)
+    w = np.clip((s - CORNER_SOFT_FROM) / CORNER_SOFT_SPAN, 0, 1)[None, :, None]
+    return (pixels * (1 - w) + soft * w).astype(np.float32)
+
+
 def cut_patch(frame_rgb: np.ndarray, mouth: MouthFrame, index: int = -1) -> Patch:
     """The interior under `mouth`'s upper inner lip in `frame_rgb`, as a patch (starting under
     any rows of lip left above it, `lip_rows`)."""
@@ -135,7 +151,7 @@ def cut_patch(frame_rgb: np.ndarray, mouth: MouthFrame, index: int = -1) -> Patc
     valid = np.clip((lower[None, :] - tt) * px / 2.0, 0, 1)
     valid *= np.clip((1.0 - np.abs(s))[None, :] * px / 4.0, 0, 1)
     valid *= np.clip((PATCH_DEPTH - depth)[:, None] / (0.15 * PATCH_DEPTH), 0, 1)
-    return Patch(mouth.source_gap() - float(trim), pixels, valid.astype(np.float32),
+    return Patch(mouth.source_gap() - float(trim), soft_corners(pixels), valid.astype(np.float32),
                  ring_light(frame_rgb, mouth), index)
 
 
