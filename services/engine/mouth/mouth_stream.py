@@ -3,11 +3,12 @@ incrementally on audio as it arrives.
 
     push(16 kHz samples) -> ready() -> [MouthStep per new 25 fps frame]
 
-Every stage is the batch one (`phone_posteriors.cepstra`, `normalize`, `deltas`, `posteriors`,
-the ONNX model), run over a stretch of new frames plus just the context it reads, so frame t
-equals frame t of a whole-recording run (`tests/unit/test_mouth_stream.py` checks it). Frame t
-(covering 40t..40t+40 ms) is ready once the audio reaches `needed_samples(t)`: 232.8 ms past
-the frame's start, i.e. 30 ms (deltas) + 160 ms (network) + half an analysis window past its end.
+Every stage is the batch one (`phone_posteriors.cepstra` under each speaker warp, `normalize`,
+`deltas`, the causal `speaker_warp.WarpTracker`, `posteriors`, the ONNX model), run over a
+stretch of new frames plus just the context it reads, so frame t equals frame t of a
+whole-recording run (`tests/unit/test_mouth_stream.py` checks it). Frame t (covering
+40t..40t+40 ms) is ready once the audio reaches `needed_samples(t)`: 232.8 ms past the frame's
+start, i.e. 30 ms (deltas) + 160 ms (network) + half an analysis window past its end.
 Only a few seconds of history are kept, so memory stays flat over hours.
 
 BLAS threads: the matrix products are small, so a process running streams should keep BLAS on
@@ -23,6 +24,7 @@ import numpy as np
 
 from services.engine.media.features import HOP
 from services.engine.mouth import phone_posteriors as pp
+from services.engine.mouth import speaker_warp
 from services.engine.mouth.mouth_model import FEATURES_PER_FRAME, MouthModel, softmax
 from services.engine.mouth.mouth_track import shapes_for_render
 from services.engine.training.net import LOOKAHEAD_SHIFT, receptive_field
@@ -58,12 +60,15 @@ class MouthStream:
         self._audio = np.zeros(0, np.float32)  # samples from `_audio_start` on
         self._audio_start = 0
         self._received = 0  # samples pushed in all
-        self._cep = np.zeros((0, 13), np.float32)  # cepstra from `_cep_start` on
+        # Cepstra and normalised cepstra under every speaker warp: [warps, frames, 13].
+        warps = len(speaker_warp.WARPS)
+        self._cep = np.zeros((warps, 0, 13), np.float32)  # cepstra from `_cep_start` on
         self._cep_start = 0
-        self._norm = np.zeros((0, 13), np.float32)  # normalised cepstra from `_norm_start` on
+        self._norm = np.zeros((warps, 0, 13), np.float32)  # normalised from `_norm_start` on
         self._norm_start = 0
         self._feat = np.zeros((0, pp.N_FEATURES), np.float32)  # features from `_feat_start` on
         self._feat_start = 0
+        self._warp = speaker_warp.WarpTracker()
         self._frame = 0  # the next video frame to produce
         self._last_raw: tuple[np.ndarray, np.ndarray] | None = None  # previous frame, for smoothing
 
@@ -120,12 +125,14 @@ class MouthStream:
         self._norm_until(end + pp.LOOKAHEAD_FRAMES)
         # Deltas read 3 normalised frames either side (repeating frame 0 at the start).
         lo = max(have - pp.LOOKAHEAD_FRAMES, 0)
-        part = self._norm[lo - self._norm_start : end + pp.LOOKAHEAD_FRAMES - self._norm_start]
-        feats = pp.deltas(part)[have - lo : end - lo]
-        self._feat = np.concatenate([self._feat, pp.posteriors(feats)])
+        part = self._norm[:, lo - self._norm_start : end + pp.LOOKAHEAD_FRAMES - self._norm_start]
+        feats = pp.deltas(part)[:, have - lo : end - lo]
+        choice = self._warp.advance(have, feats, pp.frame_log_likelihoods)
+        chosen = feats[choice, np.arange(end - have)]
+        self._feat = np.concatenate([self._feat, pp.posteriors(chosen)])
 
     def _norm_until(self, end: int) -> None:
-        have = self._norm_start + len(self._norm)
+        have = self._norm_start + self._norm.shape[1]
         if end <= have:
             return
         self._cepstra_until(end)
@@ -133,11 +140,12 @@ class MouthStream:
         # CMN_PAST + n of them give the same values for the last n (the prior has faded).
         n = end - have
         lo = 0 if end <= pp.CMN_PAST + n else end - pp.CMN_PAST - n
-        normalized = pp.normalize(self._cep[lo - self._cep_start : end - self._cep_start])
-        self._norm = np.concatenate([self._norm, normalized[-n:]])
+        past = self._cep[:, lo - self._cep_start : end - self._cep_start]
+        normalized = pp.normalize(past)[:, -n:]
+        self._norm = np.concatenate([self._norm, normalized], axis=1)
 
     def _cepstra_until(self, end: int) -> None:
-        have = self._cep_start + len(self._cep)
+        have = self._cep_start + self._cep.shape[1]
         if end <= have:
             return
         # `cepstra` of samples from two frames before `have` on: its frames 2.. are centred on
@@ -145,8 +153,8 @@ class MouthStream:
         start = HOP * (have - 2)
         stop = HOP * (end - 1) + HALF_WINDOW
         segment = self._samples(start, stop)
-        cep = pp.cepstra(segment)[2 : 2 + end - have]
-        self._cep = np.concatenate([self._cep, cep])
+        cep = pp.warped_cepstra(segment)[:, 2 : 2 + end - have]
+        self._cep = np.concatenate([self._cep, cep], axis=1)
 
     def _samples(self, start: int, stop: int) -> np.ndarray:
         """Samples [start, stop) of the stream; zeros before its start."""
@@ -162,15 +170,15 @@ class MouthStream:
         cut = feature_floor - self._feat_start
         if cut > 0:
             self._feat, self._feat_start = self._feat[cut:], feature_floor
-        norm_floor = max(self._norm_start + len(self._norm) - pp.LOOKAHEAD_FRAMES * 2, 0)
+        norm_floor = max(self._norm_start + self._norm.shape[1] - pp.LOOKAHEAD_FRAMES * 2, 0)
         cut = norm_floor - self._norm_start
         if cut > 0:
-            self._norm, self._norm_start = self._norm[cut:], norm_floor
-        cep_end = self._cep_start + len(self._cep)
+            self._norm, self._norm_start = self._norm[:, cut:], norm_floor
+        cep_end = self._cep_start + self._cep.shape[1]
         cep_floor = max(cep_end - pp.CMN_PAST - 64, 0)
         cut = cep_floor - self._cep_start
         if cut > 0:
-            self._cep, self._cep_start = self._cep[cut:], cep_floor
+            self._cep, self._cep_start = self._cep[:, cut:], cep_floor
         audio_floor = max(HOP * (cep_end - 2) - KEEP_AUDIO, 0)
         cut = audio_floor - self._audio_start
         if cut > 0:

@@ -8,9 +8,10 @@ from synthetic training speech to real speech (the usual speaker-independent inp
 audio-driven animation, "phonetic posteriorgrams").
 
     audio 16 kHz -> Sphinx MFCC (the model's own front end: 25 mel filters 130-6800 Hz,
-    DCT-II, lifter 22) -> cepstral mean normalisation over the past 3 s -> deltas
-    -> CI senone log-likelihoods (42 phones x 3 states, PTM Gaussian mixtures)
-    -> log posteriors per phone (softmax over senones) + normalised energy
+    DCT-II, lifter 22), once per filterbank warp of `speaker_warp.WARPS` -> cepstral mean
+    normalisation over the past 3 s -> deltas -> per frame, the warp `speaker_warp` chose
+    for this speaker so far -> CI senone log-likelihoods (42 phones x 3 states, PTM Gaussian
+    mixtures) -> log posteriors per phone (softmax over senones) + normalised energy
 
 Lookahead: the deltas need 3 frames (30 ms) of future audio; nothing else looks ahead.
 Frame i describes the 25.6 ms window centred at i * 10 ms, like `features.log_mel`.
@@ -26,7 +27,7 @@ from numpy.lib.stride_tricks import as_strided
 from threadpoolctl import threadpool_limits
 
 from services.engine.media.features import HOP, SAMPLE_RATE
-from services.engine.mouth import sphinx_acoustics
+from services.engine.mouth import speaker_warp, sphinx_acoustics
 
 # The model's front end (its feat.params and pocketsphinx's defaults).
 FRAME = 410  # 25.625 ms
@@ -58,17 +59,20 @@ def _mel_inverse(mel: np.ndarray) -> np.ndarray:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
-@lru_cache(maxsize=1)
-def filterbank() -> np.ndarray:
-    """[N_FFT // 2 + 1, N_FILTERS]: unit-area triangles with edges on DFT points."""
+@lru_cache(maxsize=len(speaker_warp.WARPS) + 1)
+def filterbank(warp: float = 1.0) -> np.ndarray:
+    """[N_FFT // 2 + 1, N_FILTERS]: unit-area triangles with edges on DFT points; `warp`
+    stretches their frequencies (VTLN, see `speaker_warp`), up to just below Nyquist."""
     step = SAMPLE_RATE / N_FFT
     lo, hi = _mel(np.array(LOWER_HZ)), _mel(np.array(UPPER_HZ))
     width = (hi - lo) / (N_FILTERS + 1)
     bank = np.zeros((N_FFT // 2 + 1, N_FILTERS), np.float64)
     freqs = np.arange(N_FFT // 2 + 1) * step
+    top = SAMPLE_RATE / 2 - step
     for i in range(N_FILTERS):
-        left, centre, right = (np.floor(_mel_inverse(lo + (i + j) * width) / step + 0.5) * step
-                               for j in range(3))
+        left, centre, right = (
+            np.floor(min(float(_mel_inverse(lo + (i + j) * width)) * warp, top) / step + 0.5) * step
+            for j in range(3))
         rising = (freqs - left) / (centre - left)
         falling = (right - freqs) / (right - centre)
         tri = np.minimum(rising, falling) * 2.0 / (right - left)
@@ -97,8 +101,9 @@ def n_frames(n_samples: int) -> int:
     return n_samples // HOP + 1
 
 
-def cepstra(audio16k: np.ndarray) -> np.ndarray:
-    """[T, 13] Sphinx MFCC; T = len // 160 + 1, frame i centred at sample i * 160."""
+def power_spectra(audio16k: np.ndarray) -> np.ndarray:
+    """[T, N_FFT // 2 + 1] power of the pre-emphasised, windowed frames; T = len // 160 + 1,
+    frame i centred at sample i * 160."""
     x = np.asarray(audio16k, np.float32).reshape(-1) * _INT16
     x = np.concatenate([x[:1], x[1:] - PRE_EMPHASIS * x[:-1]]) if len(x) else x
     pad = FRAME // 2
@@ -107,8 +112,32 @@ def cepstra(audio16k: np.ndarray) -> np.ndarray:
     stride = xp.strides[0]
     frames = as_strided(xp, shape=(n, FRAME), strides=(HOP * stride, stride), writeable=False)
     spec = np.fft.rfft(frames * _hamming(), n=N_FFT, axis=1)
-    power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    return (np.log(power @ filterbank() + _SPEC_FLOOR) @ _dct_lifter()).astype(np.float32)
+    return (spec.real**2 + spec.imag**2).astype(np.float32)
+
+
+def cepstra_of(power: np.ndarray, warp: float = 1.0) -> np.ndarray:
+    """[T, 13] Sphinx MFCC of `power_spectra` through the filterbank warped by `warp`."""
+    return (np.log(power @ filterbank(warp) + _SPEC_FLOOR) @ _dct_lifter()).astype(np.float32)
+
+
+def cepstra(audio16k: np.ndarray, warp: float = 1.0) -> np.ndarray:
+    """[T, 13] Sphinx MFCC; T = len // 160 + 1, frame i centred at sample i * 160."""
+    return cepstra_of(power_spectra(audio16k), warp)
+
+
+@lru_cache(maxsize=1)
+def _warped_filterbanks() -> np.ndarray:
+    """[N_FFT // 2 + 1, len(WARPS) * N_FILTERS]: every warp's filterbank side by side."""
+    return np.concatenate([filterbank(w) for w in speaker_warp.WARPS], axis=1)
+
+
+def warped_cepstra(audio16k: np.ndarray) -> np.ndarray:
+    """[len(WARPS), T, 13]: `cepstra` under every warp of `speaker_warp.WARPS` (one matrix
+    product for all the filterbanks)."""
+    power = power_spectra(audio16k)
+    bands = np.log(power @ _warped_filterbanks() + _SPEC_FLOOR)
+    bands = bands.reshape(len(power), len(speaker_warp.WARPS), N_FILTERS).transpose(1, 0, 2)
+    return (bands @ _dct_lifter()).astype(np.float32)
 
 
 # Mean cepstrum of training speech with its pauses (espeak-ng and festival training voices,
@@ -119,22 +148,25 @@ CMN_PRIOR = np.array([19.5, 7.0, 0.0, 13.7, -6.5, 2.0, -1.9, -4.8, -1.5, -6.5, 2
 
 def normalize(cep: np.ndarray) -> np.ndarray:
     """Subtract a running mean of the past `CMN_PAST` frames (and the current one), started
-    from `CMN_PRIOR`: channel and level drop out, and no future frame is used."""
-    csum = np.concatenate([np.zeros((1, cep.shape[1]), np.float64), np.cumsum(cep, axis=0)])
-    t = np.arange(len(cep))
+    from `CMN_PRIOR`: channel and level drop out, and no future frame is used.
+    [..., T, 13] -> the same shape (one sequence per leading index)."""
+    zero = np.zeros((*cep.shape[:-2], 1, cep.shape[-1]), np.float64)
+    csum = np.concatenate([zero, np.cumsum(cep, axis=-2)], axis=-2)
+    t = np.arange(cep.shape[-2])
     lo = np.maximum(t + 1 - CMN_PAST, 0)
     count = (t + 1 - lo)[:, None]
     prior_w = np.maximum(CMN_PRIOR_FRAMES - count, 0)  # fades out as real frames arrive
-    mean = (csum[t + 1] - csum[lo] + prior_w * CMN_PRIOR) / (count + prior_w)
+    mean = (csum[..., t + 1, :] - csum[..., lo, :] + prior_w * CMN_PRIOR) / (count + prior_w)
     return (cep - mean).astype(np.float32)
 
 
 def deltas(c: np.ndarray) -> np.ndarray:
-    """[T, 39]: c, d = c[t+2] - c[t-2], dd = d[t+1] - d[t-1] (edges repeated)."""
-    p = np.pad(c, ((3, 3), (0, 0)), mode="edge")
-    d = p[4:] - p[:-4]  # index k <-> frame k - 1
-    dd = d[2:] - d[:-2]
-    return np.concatenate([c, d[1:-1], dd], axis=1).astype(np.float32)
+    """[..., T, 13] -> [..., T, 39]: c, d = c[t+2] - c[t-2], dd = d[t+1] - d[t-1] (edges
+    repeated)."""
+    p = np.pad(c, [(0, 0)] * (c.ndim - 2) + [(3, 3), (0, 0)], mode="edge")
+    d = p[..., 4:, :] - p[..., :-4, :]  # index k <-> frame k - 1
+    dd = d[..., 2:, :] - d[..., :-2, :]
+    return np.concatenate([c, d[..., 1:-1, :], dd], axis=-1).astype(np.float32)
 
 
 def senone_log_likelihoods(feat: np.ndarray, chunk: int = 500) -> np.ndarray:
@@ -186,7 +218,19 @@ def phonetic_features(audio16k: np.ndarray) -> np.ndarray:
     # The matrix products are small: BLAS threads cost more than they give, and fight the
     # render's own threads for the cores (measured: 2x slower with two threads on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
-        return posteriors(deltas(normalize(cepstra(audio16k))))
+        feats = deltas(normalize(warped_cepstra(audio16k)))
+        choice = speaker_warp.WarpTracker().advance(0, feats, frame_log_likelihoods)
+        return posteriors(feats[choice, np.arange(feats.shape[1])])
+
+
+def frame_log_likelihoods(feat: np.ndarray) -> np.ndarray:
+    """[T] log-likelihood of each frame of [T, 39] features under the acoustic model (summed
+    over its senones): what `speaker_warp` compares warps by."""
+    if not len(feat):
+        return np.zeros(0, np.float32)
+    sen = senone_log_likelihoods(feat).reshape(len(feat), -1)
+    top = sen.max(axis=1)
+    return (top + np.log(np.exp(sen - top[:, None]).sum(axis=1))).astype(np.float32)
 
 
 def posteriors(feat: np.ndarray) -> np.ndarray:

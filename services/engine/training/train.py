@@ -39,7 +39,7 @@ from torch import nn
 
 from services.engine.media import features
 from services.engine.media.speech import Utterance
-from services.engine.mouth import phone_posteriors, visemes
+from services.engine.mouth import phone_posteriors, speaker_warp, visemes
 from services.engine.mouth.mouth_model import MouthModel, MouthTrack, phonetic_frames
 from services.engine.mouth.onnx_backend import DEFAULT_MODEL_PATH
 from services.engine.mouth.visemes import Viseme
@@ -344,7 +344,9 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             "japanese_items": args.japanese_items,
             "japanese_train_voice": openjtalk.TRAINING_VOICE.stem,
             "front_end": "phone posteriors of pocketsphinx's en-us acoustic model "
-                         f"(pocketsphinx {_version('pocketsphinx')})",
+                         f"(pocketsphinx {_version('pocketsphinx')}), its filterbank warped "
+                         "per speaker (causal maximum-likelihood VTLN, warps "
+                         f"{speaker_warp.WARPS[0]}-{speaker_warp.WARPS[-1]})",
             "train_hours": round(hours, 3),
             "train_languages": dict(Counter(e.language for e in pool).most_common()),
             "heldout_items": len(heldout),
