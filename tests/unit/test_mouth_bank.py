@@ -22,12 +22,13 @@ from services.engine.render.mouth_bank import (
     PATCH_WIDTH,
     MouthBank,
     Patch,
+    cut_patch,
     lip_rows,
     opening_reach,
     soft_corners,
 )
 from services.engine.render.mouth_interior import InteriorPalette, paint_interior
-from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper
+from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper, lab
 
 SIZE = (480, 562)  # the 480p output size of the Grace Hopper sample
 QUIET = 15  # source frames before its speaker first opens her mouth
@@ -151,7 +152,7 @@ def test_an_interior_from_a_differently_lit_source_takes_the_target_frames_light
     # The astronaut photo shows her real teeth; a source under dimmer, warmer light lends them.
     image = samples.astronaut()
     (face,) = faces.select_faces(image)
-    frame = MouthFrame.from_landmarks(face.landmarks)
+    frame = MouthFrame.from_landmarks(face.landmarks, image)  # as the renderer reads it
     shape = MouthShapeFrame(0.7, 0.45, 0.0)
 
     def dub(source: np.ndarray | None, relight: bool = True) -> np.ndarray:
@@ -208,7 +209,7 @@ def test_an_opening_shows_one_patch_chosen_for_its_widest_and_changes_where_the_
     assert max(gaps) - min(gaps) > 0.15  # patches for small and wide openings
     # Two openings of speech: one that starts small and ends as wide as the source ever was,
     # then, after the lips meet, a small one.
-    wide = np.concatenate([np.linspace(0.1, 1.0, 8) * max(gaps), np.zeros(2)])
+    wide = np.concatenate([np.linspace(0.2, 1.0, 8) * max(gaps), np.zeros(2)])
     small = np.concatenate([np.full(6, min(gaps)), np.zeros(1)])
     track = np.concatenate([wide, small]).astype(np.float32)
     reach = opening_reach(track)
@@ -243,6 +244,31 @@ def test_a_patch_starts_under_the_lip_left_above_the_teeth() -> None:
     shaded = rows.copy()
     shaded[:8] = np.linspace(150, 240, 8)[:, None, None]
     assert lip_rows(shaded) == 0
+
+
+def test_a_patch_does_not_carry_the_red_edge_of_the_lip_above_the_teeth() -> None:
+    # A source frame whose upper lip's red edge reaches a few pixels below the mesh's inner lip,
+    # straight onto the teeth (no dark line between them, so `lip_rows` sees no lip): the patch
+    # starts on the teeth, or under the dub's own upper lip it draws a red line over them.
+    image = samples.astronaut()
+    (face,) = faces.select_faces(image)
+    mouth = MouthFrame.from_landmarks(face.landmarks)
+    gy, gx = np.mgrid[0:image.shape[0], 0:image.shape[1]].astype(np.float32)
+    s, t = mouth.to_local(gx, gy)
+    below = t - np.interp(s, mouth.upper_s, mouth.upper_t)
+    frame = image.copy()
+    inside = (np.abs(s) < 1.0) & (below >= -0.02)
+    frame[inside & (below < 0.3)] = (235, 232, 224)  # teeth
+    frame[inside & (below >= 0.3)] = (60, 25, 25)  # the cavity
+    frame[inside & (below < 0.06)] = (190, 70, 80)  # the lip's red edge, 3 px at this size
+    frame = cv2.GaussianBlur(frame, (0, 0), 0.8)  # a camera's softness
+
+    patch = cut_patch(frame, mouth)
+    middle = np.abs(np.linspace(-1.0, 1.0, PATCH_WIDTH)) <= 0.5
+    top = lab(patch.pixels[0, middle])
+    assert np.median(top[:, 1]) < 10  # not red: a* of the teeth, not of the lip
+    assert np.median(top[:, 0]) > 80  # and as light as teeth
+    assert patch.gap < mouth.source_gap() - 0.04  # the opening it lends starts at the teeth
 
 
 def test_a_borrowed_interior_does_not_lie_against_the_lower_lip() -> None:

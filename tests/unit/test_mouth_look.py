@@ -117,7 +117,7 @@ def test_summary_stands_in_for_missing_open_or_closed_frames() -> None:
 def test_dubbing_shows_the_speakers_own_teeth() -> None:
     """Video Rewrite's idea: an open mouth seen in the source lends its interior to new frames."""
     image, landmarks = _face("astronaut")  # her real teeth show in the photo
-    frame = MouthFrame.from_landmarks(landmarks)
+    frame = MouthFrame.from_landmarks(landmarks, image)  # as the renderer reads it
     bank = MouthBank()
     bank.observe(image, frame)
     assert bank.patches  # the photo's mouth is open enough to keep
@@ -129,9 +129,11 @@ def test_dubbing_shows_the_speakers_own_teeth() -> None:
     # A little under the new upper lip, at the middle: the source's own teeth, not the painted ones.
     warp = MouthWarper(frame, *frame.to_image(np.zeros(1, np.float32), np.zeros(1, np.float32)),
                        neutralise_jaw=True).warp(shape)
-    below = np.float32(0.06)
+    below = np.float32(0.08)  # past the lip's feathered edge (2-3 px here)
     x_new, y_new = frame.to_image(np.zeros(1, np.float32), warp.new_upper + below)
-    source_upper = np.full(1, np.interp(0.0, frame.upper_s, frame.upper_t), np.float32)
+    # The patch starts under the lip's edge (`mouth_bank.red_rows`): the teeth as deep under it.
+    trim = frame.source_gap() - bank.patches[0].gap
+    source_upper = np.full(1, np.interp(0.0, frame.upper_s, frame.upper_t) + trim, np.float32)
     x_src, y_src = frame.to_image(np.zeros(1, np.float32), source_upper + below)
 
     def lab(picture: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -53,6 +53,11 @@ MAX_GAIN = 2.5  # colour gains are clipped to [1 / MAX_GAIN, MAX_GAIN]
 TOP_BAND = 0.3
 MAX_LIP_TRIM = 0.12
 LIP_DIP = 2.0
+# A patch's top rows still red with the upper lip's edge (`red_rows`): cut where the rows' red
+# (a*) has fallen RED_EDGE_SHARE of the way (the edge's middle) from the top row's to the
+# teeth's, if the top row stands LIP_RED a* above the teeth.
+LIP_RED = 12.0
+RED_EDGE_SHARE = 0.75
 SHUT_GAP = 0.05  # an opening under this (half mouth widths) shows no interior: a patch may change
 # Towards the corners a patch is blurred (`soft_corners`): from CORNER_SOFT_FROM across the mouth
 # (s), fully CORNER_SOFT_SPAN further out, by CORNER_BLUR patch samples (about a pixel and a half).
@@ -121,6 +126,25 @@ def lip_rows(pixels: np.ndarray) -> int:
     return darkest
 
 
+def red_rows(pixels: np.ndarray) -> float:
+    """How many of a patch's top rows (fractional) are still red with the upper lip's edge over
+    teeth right under it. Without a dark line between them `lip_rows` sees no lip, but the edge
+    (and its colour, which video carries at half resolution, bleeding a pixel into the teeth)
+    laid under the target's own upper lip showed as a red line above the teeth."""
+    s = np.linspace(-1.0, 1.0, pixels.shape[1])
+    rows = int(TOP_BAND / PATCH_DEPTH * (PATCH_ROWS - 1)) + 1
+    seen = _lab(pixels[:rows, np.abs(s) <= 0.5].reshape(-1, 3)).reshape(rows, -1, 3)
+    light, red = np.median(seen[..., 0], axis=1), np.median(seen[..., 1], axis=1)
+    teeth = int(np.argmax(light))
+    if teeth == 0 or red[0] - red[teeth] < LIP_RED:
+        return 0.0
+    edge = red[teeth] + (1 - RED_EDGE_SHARE) * (red[0] - red[teeth])
+    past = int(np.argmax(red[:teeth + 1] <= edge))  # the first row past the lip's red
+    before = red[past - 1]
+    cut = past - 1 + (before - edge) / max(before - red[past], 1e-3)
+    return float(min(cut, MAX_LIP_TRIM / PATCH_DEPTH * (PATCH_ROWS - 1)))
+
+
 def soft_corners(pixels: np.ndarray) -> np.ndarray:
     """A patch's pixels blurred towards the corners (from CORNER_SOFT_FROM across the mouth,
     fully CORNER_SOFT_SPAN further out). There the source's lips meet at a slant: its thin dark
@@ -134,14 +158,14 @@ def soft_corners(pixels: np.ndarray) -> np.ndarray:
 
 def cut_patch(frame_rgb: np.ndarray, mouth: MouthFrame, index: int = -1) -> Patch:
     """The interior under `mouth`'s upper inner lip in `frame_rgb`, as a patch (starting under
-    any rows of lip left above it, `lip_rows`)."""
+    any rows of lip left above it, `lip_rows` and `red_rows`)."""
     s = np.linspace(-1.0, 1.0, PATCH_WIDTH, dtype=np.float32)
     depth = np.linspace(0.0, PATCH_DEPTH, PATCH_ROWS, dtype=np.float32)
     upper = np.interp(s, mouth.upper_s, mouth.upper_t).astype(np.float32)
     lower = np.interp(s, mouth.lower_s, mouth.lower_t).astype(np.float32)
     tt = upper[None, :] + depth[:, None]
     pixels = _sample(frame_rgb, mouth, s, tt)
-    trim = np.float32(lip_rows(pixels) * PATCH_DEPTH / (PATCH_ROWS - 1))
+    trim = np.float32(max(lip_rows(pixels), red_rows(pixels)) * PATCH_DEPTH / (PATCH_ROWS - 1))
     if trim > 0:
         tt = tt + trim
         pixels = _sample(frame_rgb, mouth, s, tt)
