@@ -46,6 +46,7 @@ WIDTH_REST = 0.2  # the width of a mouth at rest (visemes.CLASS_SHAPES[SILENCE])
 NECK_FALLOFF = 1.8
 # Most of the dark rim of an open source mouth skipped when closing it (half mouth widths).
 RIM = 0.1
+READ_RIM = 0.03  # ... of one whose lips' edges were read on the picture (`lip_edges`)
 # Extra closing of a speaking source's measured lip gap (dubbing), as a share of it.
 OVERCLOSE = 0.35
 # How far past the outer corners (half mouth widths) an open source mouth's corners close.
@@ -269,11 +270,17 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     redness = max(float(lip[1] - skin[1]), 0.0)
     light, red = colours[..., 0], colours[..., 1]
     dark = light < lip[0] - DARKER
-    teeth = (light > lip[0] - DARKER) & (red < lip[1] - max(MIN_LESS_RED, 0.5 * redness))
-    inner = (dark | teeth) & inside_window
+    bright = (light > lip[0] - DARKER) & inside_window
+    lip_red = red >= lip[1] - max(MIN_LESS_RED, 0.5 * redness)
+    teeth = bright & ~lip_red
+    surely_teeth = teeth & (red < _teeth_red(red, bright & central[None, :], float(lip[1])))
+    under_mesh_lip = tt >= (up - MAX_RAISE)[None, :]
+    inner = _inside_mouth(dark, teeth, surely_teeth, lip_red, under_mesh_lip) & inside_window
     mid = 0.5 * (up + low)
     # Short breaks in a run (a tooth's shading, a gap between teeth) are bridged.
-    bridge = max(1, round(BRIDGE / float(step)))
+    # (An odd length: OpenCV's closing with an even one is off by a row and may drop a run's
+    # first row, and a run found there came out a row long.)
+    bridge = 2 * round(BRIDGE / float(step) / 2) + 1
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (1, bridge))
     joined = cv2.morphologyEx(inner.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool) & inside_window
     # The run of each column nearest the middle of the opening, from its top to its bottom row.
@@ -300,6 +307,47 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     new_low = (1 - corner) * (low + shift_low) + corner * each_low
     new_low = np.maximum(new_low, new_up)
     return s.astype(np.float64), new_up.astype(np.float64), s.astype(np.float64), new_low.astype(np.float64)
+
+
+def _teeth_red(red: np.ndarray, bright: np.ndarray, lip_red: float) -> float:
+    """The redness (a*) under which a bright pixel is surely tooth: half way from the lips' to
+    the least red of the bright pixels (the teeth, if any show)."""
+    if not bright.any():
+        return lip_red
+    return 0.5 * (lip_red + float(np.percentile(red[bright], 5)))
+
+
+def _inside_mouth(dark: np.ndarray, teeth: np.ndarray, surely_teeth: np.ndarray,
+                  lip_red: np.ndarray, under_mesh_lip: np.ndarray) -> np.ndarray:
+    """What of each column (rows down, columns across) is inside the mouth: the dark, and from
+    a column's first sure tooth down whatever is less red than the lips (teeth in shade too;
+    `under_mesh_lip`: the rows under the face mesh's upper inner lip, or a little above it).
+    Above that tooth, the dark that is as red as a lip is the upper lip's shaded edge, and what
+    is merely less red than the lips' bodies is a thin upper lip towards the corners, hardly
+    redder than the skin: read as inside, the upper lip went with the opening, and closing
+    it swallowed most of that lip."""
+    below_a_tooth = np.maximum.accumulate(surely_teeth, axis=0)
+    has_teeth = surely_teeth.any(axis=0)[None, :]
+    lip_shade = dark & lip_red & ~below_a_tooth & has_teeth
+    # Where no tooth is sure (a corner tooth in shade) what is less red than the lips counts
+    # where it runs into the dark, under the mesh's upper lip (a corner's thin upper lip is as
+    # red as a tooth in shade there).
+    shaded_teeth = teeth & under_mesh_lip
+    in_shade = shaded_teeth & ~has_teeth & _touching(shaded_teeth, dark)
+    return (dark & ~lip_shade) | (teeth & below_a_tooth) | in_shade
+
+
+def _touching(runs: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The pixels of `runs` (rows down, columns across) whose run in their column has a pixel
+    of `other` right above or right below it."""
+    rows = runs.shape[0]
+    index = np.arange(rows)[:, None]
+    # The first row past each run, below and above (the run's own pixels stand in for it).
+    below = np.minimum.accumulate(np.where(runs, rows, index)[::-1], axis=0)[::-1]
+    above = np.maximum.accumulate(np.where(runs, -1, index), axis=0)
+    columns = np.arange(runs.shape[1])[None, :]
+    padded = np.concatenate([other, np.zeros((1, runs.shape[1]), bool)])  # row `rows`: none
+    return runs & (padded[below, columns] | (padded[above, columns] & (above >= 0)))
 
 
 def lip_crease(frame: MouthFrame, image: np.ndarray) -> float:
@@ -448,10 +496,21 @@ class MouthWarper:
         # the lips' edges were read on the image: they are where the lips are).
         self.overclose = np.float32(OVERCLOSE if neutralise_jaw and not frame.edges_read else 0.0)
         self.edge_blur = np.float32(EDGE_BLUR_PX / frame.half_width if frame.edges_read else 0.0)
+        self.edges_read = frame.edges_read
         self.crease = np.float32(frame.crease)
         # From the lower lip's outer edge to the chin the skin stretches as the chin lags the lip.
         lip_depth = float(np.interp(0.0, frame.outer_lower_s, frame.outer_lower_t))
         self.chin_span = np.float32(max(frame.chin_t - lip_depth, 0.3))
+
+    def _rim_at(self, s: np.ndarray) -> np.ndarray | np.float32:
+        """The rim skipped when closing, across the mouth. Lips read on the picture hold the
+        dark between them inside their opening: skipping a whole rim as well ate a third of a
+        thin upper lip. Towards the corners, where the dark is a wedge of its own that the
+        reading follows less well, the whole rim is skipped still."""
+        if not self.edges_read:
+            return np.float32(RIM)
+        corner = _smoothstep((np.abs(s) - np.float32(0.5)) / np.float32(0.3))
+        return np.float32(READ_RIM) + np.float32(RIM - READ_RIM) * corner
 
     def warp(self, shape: MouthShapeFrame, interior: bool = True) -> MouthWarp:
         """Backward map for the pixels so the mouth takes `shape`; `interior`: also where the
@@ -468,7 +527,7 @@ class MouthWarper:
         gap_now = np.maximum(lower - upper, 0.0)
         # An open source mouth has a dark rim inside its lips: closing it, each lip reaches a
         # little past the landmark line so the rim is not pulled into a ghost line.
-        rim = np.float32(0.5) * (np.clip(gap_now - np.float32(0.03), 0, np.float32(RIM))
+        rim = np.float32(0.5) * (np.clip(gap_now - np.float32(0.03), 0, self._rim_at(s_src))
                                  + self.overclose * gap_now)
         # Lips read on the picture: their edges' blur (a pixel) goes too, or the teeth it holds
         # show as a pale line between the closed lips.
