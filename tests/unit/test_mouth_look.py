@@ -264,3 +264,17 @@ def test_closing_a_speaking_smile_draws_no_seam_at_the_corners() -> None:
     shear = np.abs(np.diff(moved, axis=1)) / float(s[0, 1] - s[0, 0])
     assert shear.max() < 1.2  # 0.9; 1.8 when a corner's thin upper lip was read as its inside
 
+
+def test_closing_a_nearly_shut_smile_leaves_no_teeth_between_the_lips() -> None:
+    """A frame whose teeth show down to the lower lip (the mesh reads a slit): closed, the teeth
+    go, and the line where the lips meet is no lighter than the lips."""
+    source, landmarks, frame = _speaking_smile(0.3)
+    assert frame.edges_read  # read although the mesh's lines nearly touch
+    out = source.copy()
+    FaceAnimator(source, landmarks, video=True).render(source, out, SHUT)
+    s = np.linspace(-0.7, 0.7, 29, dtype=np.float32)
+    _, line = _closed_line(frame, s, np.zeros_like(s))
+    step = np.float32(1 / frame.half_width)
+    along = np.stack([_lab_at(out, frame, s, line + k * step)[:, 0] for k in np.arange(-1.5, 1.6, 0.5)])
+    lips = np.stack([_lab_at(out, frame, s, line + k)[:, 0] for k in (-0.08, 0.1)])
+    assert along.max() - np.median(lips) < 12  # 16 L* with her teeth riding on the lower lip

@@ -66,6 +66,13 @@ MIN_LESS_RED = 4.0
 MAX_SHIFT = 0.12
 MAX_RAISE = 0.03  # ... and the lower line up by at most this
 MIN_READ_GAP = 0.12
+# ... or of MIN_TEETH_READ_GAP where teeth show between the lips across TEETH_COLUMNS columns at
+# least: the mesh reads a smile's teeth down to the lower lip as a slit, and closed from there
+# the teeth rode down with the lower lip as a pale band between the closed lips.
+MIN_TEETH_READ_GAP = 0.04
+TEETH_COLUMNS = 5
+TEETH_LIGHTER = 5.0  # teeth are lighter (L*) than the lips by this at least ...
+TEETH_RED_SHARE = 0.6  # ... and at most this share of the skin's redness (a*)
 EDGE_BLUR_PX = 1.0  # a read lip's blurred edge, skipped when closing (pixels)
 # The dark line between lips that touch (`lip_crease`): read on CREASE_COLUMNS columns, down to
 # where the lower lip is back within half the line's depth of its own lightness, at most
@@ -241,7 +248,7 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     s = np.linspace(-CORNER_REACH, CORNER_REACH, EDGE_COLUMNS, dtype=np.float32)
     up = np.interp(s, frame.upper_s, frame.upper_t).astype(np.float32)
     low = np.interp(s, frame.lower_s, frame.lower_t).astype(np.float32)
-    if frame.source_gap() < MIN_READ_GAP:
+    if frame.source_gap() < MIN_TEETH_READ_GAP:
         # Lips that touch (or nearly): the line between them is no opening to read.
         return None
     ou = np.minimum(np.interp(s, frame.outer_upper_s, frame.outer_upper_t), up).astype(np.float32)
@@ -274,6 +281,9 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     lip_red = red >= lip[1] - max(MIN_LESS_RED, 0.5 * redness)
     teeth = bright & ~lip_red
     surely_teeth = teeth & (red < _teeth_red(red, bright & central[None, :], float(lip[1])))
+    shown = _shows_teeth(surely_teeth & central[None, :], light, red, lip, skin)
+    if frame.source_gap() < MIN_READ_GAP and not shown:
+        return None  # lips that touch (or nearly): the line between them is no opening to read
     under_mesh_lip = tt >= (up - MAX_RAISE)[None, :]
     inner = _inside_mouth(dark, teeth, surely_teeth, lip_red, under_mesh_lip) & inside_window
     mid = 0.5 * (up + low)
@@ -315,6 +325,15 @@ def _teeth_red(red: np.ndarray, bright: np.ndarray, lip_red: float) -> float:
     if not bright.any():
         return lip_red
     return 0.5 * (lip_red + float(np.percentile(red[bright], 5)))
+
+
+def _shows_teeth(teeth: np.ndarray, light: np.ndarray, red: np.ndarray, lip: np.ndarray,
+                 skin: np.ndarray) -> bool:
+    """Whether `teeth` (rows down, columns across) are teeth across TEETH_COLUMNS columns at
+    least: lighter than the lips and much less red than the skin (between lips that touch,
+    what is merely less red than the lips is skin or the lips' own sheen)."""
+    whitish = teeth & (light > lip[0] + TEETH_LIGHTER) & (red < TEETH_RED_SHARE * skin[1])
+    return int(whitish.any(axis=0).sum()) >= TEETH_COLUMNS
 
 
 def _inside_mouth(dark: np.ndarray, teeth: np.ndarray, surely_teeth: np.ndarray,
