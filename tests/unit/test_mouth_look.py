@@ -15,7 +15,7 @@ from services.engine.faces import face_boxes as faces
 from services.engine.measures.look_measures import FrameLook, measure_frame, summarize
 from services.engine.render.animator import FaceAnimator
 from services.engine.render.mouth_bank import FADE_IN, MouthBank
-from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper
+from services.engine.render.mouth_warp import MAX_GAP, MouthFrame, MouthShapeFrame, MouthWarper, shaded_lip
 
 SHUT = MouthShapeFrame(0.0, 0.2, 0.0)
 OPEN = (MouthShapeFrame(0.7, 0.45, 0.0), MouthShapeFrame(0.9, 0.45, 0.0), MouthShapeFrame(1.0, 0.5, 0.0))
@@ -278,3 +278,13 @@ def test_closing_a_nearly_shut_smile_leaves_no_teeth_between_the_lips() -> None:
     along = np.stack([_lab_at(out, frame, s, line + k * step)[:, 0] for k in np.arange(-1.5, 1.6, 0.5)])
     lips = np.stack([_lab_at(out, frame, s, line + k)[:, 0] for k in (-0.08, 0.1)])
     assert along.max() - np.median(lips) < 12  # 16 L* with her teeth riding on the lower lip
+
+
+def test_a_lips_shaded_edge_is_lip_and_a_smiles_dark_corner_is_not() -> None:
+    """Above the teeth, Grace's upper lip in shade (L* 42-44, a* 36-44 against her lips' 65, 33) is
+    lip; the astronaut's near-black between lip and teeth at a smile's corner (L* 11-25, a* 15
+    against 70, 15) is the mouth's inside, to close with it."""
+    grace, astronaut = np.array([65.0, 33.0, 28.0]), np.array([70.0, 15.3, 15.0])
+    assert shaded_lip(np.array([42.0, 44.0]), np.array([44.0, 36.0]), grace).all()
+    assert not shaded_lip(np.array([11.6, 18.2, 25.6]), np.array([16.7, 15.1, 15.5]), astronaut).any()
+    assert not shaded_lip(np.array([60.0]), np.array([40.0]), grace).any()  # not dark: the lip's body

@@ -285,7 +285,8 @@ def lip_edges(frame: MouthFrame, image: np.ndarray, landmarks: np.ndarray
     if frame.source_gap() < MIN_READ_GAP and not shown:
         return None  # lips that touch (or nearly): the line between them is no opening to read
     under_mesh_lip = tt >= (up - MAX_RAISE)[None, :]
-    inner = _inside_mouth(dark, teeth, surely_teeth, lip_red, under_mesh_lip) & inside_window
+    inner = _inside_mouth(dark, teeth, surely_teeth, shaded_lip(light, red, lip),
+                          under_mesh_lip) & inside_window
     mid = 0.5 * (up + low)
     # Short breaks in a run (a tooth's shading, a gap between teeth) are bridged.
     # (An odd length: OpenCV's closing with an even one is off by a row and may drop a run's
@@ -336,18 +337,27 @@ def _shows_teeth(teeth: np.ndarray, light: np.ndarray, red: np.ndarray, lip: np.
     return int(whitish.any(axis=0).sum()) >= TEETH_COLUMNS
 
 
+def shaded_lip(light: np.ndarray, red: np.ndarray, lip: np.ndarray) -> np.ndarray:
+    """Where L* `light` and a* `red` look like a lip's edge in shade (`lip`: the lips' Lab):
+    darker than the lips' bodies by DARKER, yet not by twice that, and at least as red. The
+    near-black between lip and teeth at a smile's corners is not: taken for lip, it stayed
+    between the shut lips as dark stubs at the corners."""
+    return (light < lip[0] - DARKER) & (light >= lip[0] - 2 * DARKER) & (red >= lip[1])
+
+
 def _inside_mouth(dark: np.ndarray, teeth: np.ndarray, surely_teeth: np.ndarray,
-                  lip_red: np.ndarray, under_mesh_lip: np.ndarray) -> np.ndarray:
+                  lip_in_shade: np.ndarray, under_mesh_lip: np.ndarray) -> np.ndarray:
     """What of each column (rows down, columns across) is inside the mouth: the dark, and from
     a column's first sure tooth down whatever is less red than the lips (teeth in shade too;
     `under_mesh_lip`: the rows under the face mesh's upper inner lip, or a little above it).
-    Above that tooth, the dark that is as red as a lip is the upper lip's shaded edge, and what
-    is merely less red than the lips' bodies is a thin upper lip towards the corners, hardly
-    redder than the skin: read as inside, the upper lip went with the opening, and closing
-    it swallowed most of that lip."""
+    Above that tooth, `lip_in_shade` (dark, but as red as a lip) is the upper lip's edge in shade
+    (the near-black between lip and teeth at a smile's corners is not), and what is merely
+    less red than the lips' bodies is a thin upper lip towards the corners, hardly redder than
+    the skin: read as inside, the upper lip went with the opening, and closing it swallowed
+    most of that lip."""
     below_a_tooth = np.maximum.accumulate(surely_teeth, axis=0)
     has_teeth = surely_teeth.any(axis=0)[None, :]
-    lip_shade = dark & lip_red & ~below_a_tooth & has_teeth
+    lip_shade = lip_in_shade & ~below_a_tooth & has_teeth
     # Where no tooth is sure (a corner tooth in shade) what is less red than the lips counts
     # where it runs into the dark, under the mesh's upper lip (a corner's thin upper lip is as
     # red as a tooth in shade there).
