@@ -3,7 +3,7 @@ incrementally on audio as it arrives.
 
     push(16 kHz samples) -> ready() -> [MouthStep per new 25 fps frame]
 
-Every stage is the batch one (`phone_posteriors.cepstra` under each speaker warp, `normalize`,
+Every stage is the batch one (`phone_posteriors.warped_cepstra`, one per speaker warp, `normalize`,
 `deltas`, the causal `speaker_warp.WarpTracker`, `posteriors`, the ONNX model), run over a
 stretch of new frames plus just the context it reads, so frame t equals frame t of a
 whole-recording run (`tests/unit/test_mouth_stream.py` checks it). Frame t (covering
@@ -148,7 +148,7 @@ class MouthStream:
         have = self._cep_start + self._cep.shape[1]
         if end <= have:
             return
-        # `cepstra` of samples from two frames before `have` on: its frames 2.. are centred on
+        # Cepstra of samples from two frames before `have` on: their frames 2.. are centred on
         # have, have + 1, ... and read only real (or, before the start, zero) samples.
         start = HOP * (have - 2)
         stop = HOP * (end - 1) + HALF_WINDOW

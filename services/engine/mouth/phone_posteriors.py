@@ -115,16 +115,6 @@ def power_spectra(audio16k: np.ndarray) -> np.ndarray:
     return (spec.real**2 + spec.imag**2).astype(np.float32)
 
 
-def cepstra_of(power: np.ndarray, warp: float = 1.0) -> np.ndarray:
-    """[T, 13] Sphinx MFCC of `power_spectra` through the filterbank warped by `warp`."""
-    return (np.log(power @ filterbank(warp) + _SPEC_FLOOR) @ _dct_lifter()).astype(np.float32)
-
-
-def cepstra(audio16k: np.ndarray, warp: float = 1.0) -> np.ndarray:
-    """[T, 13] Sphinx MFCC; T = len // 160 + 1, frame i centred at sample i * 160."""
-    return cepstra_of(power_spectra(audio16k), warp)
-
-
 @lru_cache(maxsize=1)
 def _warped_filterbanks() -> np.ndarray:
     """[N_FFT // 2 + 1, len(WARPS) * N_FILTERS]: every warp's filterbank side by side."""
@@ -132,8 +122,8 @@ def _warped_filterbanks() -> np.ndarray:
 
 
 def warped_cepstra(audio16k: np.ndarray) -> np.ndarray:
-    """[len(WARPS), T, 13]: `cepstra` under every warp of `speaker_warp.WARPS` (one matrix
-    product for all the filterbanks)."""
+    """[len(WARPS), T, 13] Sphinx MFCC under every warp of `speaker_warp.WARPS` (one matrix
+    product for all the filterbanks); T = len // 160 + 1, frame i centred at sample i * 160."""
     power = power_spectra(audio16k)
     bands = np.log(power @ _warped_filterbanks() + _SPEC_FLOOR)
     bands = bands.reshape(len(power), len(speaker_warp.WARPS), N_FILTERS).transpose(1, 0, 2)
