@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -20,6 +22,47 @@ import numpy as np
 
 from services.engine.faces import face_landmarks as fl
 from services.engine.measures.look_measures import FrameLook, measure_frame, summarize, tracked_frames
+
+JPEG_QUALITY = 88
+
+
+@dataclass(frozen=True)
+class TilePick:
+    """Which frames a sheet shows: every `every`-th from `first`, at most `tiles`."""
+
+    first: int = 0
+    every: int = 3
+    tiles: int = 24
+
+    def wants(self, index: int, taken: int) -> bool:
+        return index >= self.first and (index - self.first) % self.every == 0 and taken < self.tiles
+
+
+def look_at(video: Path, picks: Sequence[TilePick]) -> tuple[list[FrameLook],
+                                                             list[list[tuple[int, np.ndarray]]]]:
+    """Every tracked frame's look measures, and per pick its (index, mouth crop) tiles, cropped
+    around the mouth of the first tracked frame (so the crops stay put and motion shows)."""
+    looks: list[FrameLook] = []
+    tiles: list[list[tuple[int, np.ndarray]]] = [[] for _ in picks]
+    box: tuple[int, int, int, int] | None = None
+    for index, frame, landmarks in tracked_frames(video):
+        if landmarks is None:
+            continue
+        looks.append(measure_frame(index, frame, landmarks))
+        if box is None:
+            box = mouth_box(landmarks, (frame.shape[1], frame.shape[0]))
+        for pick, taken in zip(picks, tiles, strict=True):
+            if pick.wants(index, len(taken)):
+                taken.append((index, frame[box[1]:box[3], box[0]:box[2]].copy()))
+    return looks, tiles
+
+
+def write_sheet(path: Path, tiles: list[tuple[int, np.ndarray]], columns: int, width: int) -> None:
+    """`contact_sheet` of `tiles` to `path` (PNG or JPEG by its suffix)."""
+    sheet = contact_sheet(tiles, min(columns, len(tiles)), width)
+    if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR),
+                       [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+        raise OSError(f"could not write {path}")
 
 
 def mouth_box(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -59,25 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tile", type=int, default=240, help="tile width in pixels")
     args = parser.parse_args(argv)
 
-    looks: list[FrameLook] = []
-    tiles: list[tuple[int, np.ndarray]] = []
-    box: tuple[int, int, int, int] | None = None
-    for index, frame, landmarks in tracked_frames(args.video):
-        if landmarks is None:
-            continue
-        looks.append(measure_frame(index, frame, landmarks))
-        if box is None:
-            box = mouth_box(landmarks, (frame.shape[1], frame.shape[0]))
-        wanted = index >= args.first and (index - args.first) % args.every == 0
-        if wanted and len(tiles) < args.tiles:
-            tiles.append((index, frame[box[1]:box[3], box[0]:box[2]].copy()))
+    looks, (tiles,) = look_at(args.video, [TilePick(args.first, args.every, args.tiles)])
     if not looks:
         print("no face found in the video", file=sys.stderr)
         return 1
     sheet_path = args.sheet or args.video.with_suffix(".mouth.png")
-    sheet = contact_sheet(tiles, min(args.columns, len(tiles)), args.tile)
-    cv2.imwrite(str(sheet_path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR),
-                [cv2.IMWRITE_JPEG_QUALITY, 88])
+    write_sheet(sheet_path, tiles, args.columns, args.tile)
     print(f"{args.video}: sheet {sheet_path}")
     for line in summarize(looks).lines():
         print("  " + line)

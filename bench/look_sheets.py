@@ -38,13 +38,7 @@ import look  # bench/look.py, beside this script
 import sync  # bench/sync.py, beside this script
 
 from services.devtools import samples
-from services.engine.measures.look_measures import (
-    FrameLook,
-    LookSummary,
-    measure_frame,
-    summarize,
-    tracked_frames,
-)
+from services.engine.measures.look_measures import LookSummary, summarize
 from services.engine.media import av_io as media
 from services.engine.render import renderer as render
 
@@ -56,7 +50,9 @@ SOURCE_VOICE = "en-us+m3"
 SOURCE_SEED = 7
 PHOTO_FRAMES = 75  # the still video of the astronaut photo: 3 s at 25 fps
 FACES = {"astronaut": samples.astronaut, "grace": samples.grace_hopper}
-JPEG_QUALITY = 88  # as bench/look.py writes its sheets
+
+
+FULL_SHEET = look.TilePick(tiles=16)  # every 3rd frame from the first, 16 tiles
 
 
 @dataclass(frozen=True)
@@ -64,14 +60,9 @@ class Sheet:
     """A contact sheet of one render, with bench/look.py's options."""
 
     name: str  # file name under --sheets
-    first: int = 0
-    every: int = 3
-    tiles: int = 16
+    pick: look.TilePick = FULL_SHEET
     columns: int = 8
     tile: int = 180
-
-    def wants(self, index: int, taken: int) -> bool:
-        return index >= self.first and (index - self.first) % self.every == 0 and taken < self.tiles
 
 
 @dataclass(frozen=True)
@@ -86,10 +77,10 @@ class Clip:
 CLIPS = (
     Clip("image-astronaut", "image, astronaut", (
         Sheet("image-720p-astronaut-after.jpg"),
-        Sheet("image-720p-astronaut-after-closeup.jpg", first=9, every=6, tiles=4, columns=4, tile=360))),
+        Sheet("image-720p-astronaut-after-closeup.jpg", look.TilePick(9, 6, 4), columns=4, tile=360))),
     Clip("image-grace", "image, Grace Hopper", (
         Sheet("image-720p-grace-after.jpg"),
-        Sheet("image-720p-grace-after-closeup.jpg", first=57, every=3, tiles=4, columns=4, tile=360))),
+        Sheet("image-720p-grace-after-closeup.jpg", look.TilePick(57, 3, 4), columns=4, tile=360))),
     Clip("video-astronaut", "video, astronaut", (Sheet("video-720p-astronaut-after.jpg"),)),
     Clip("video-grace", "video, Grace Hopper", (Sheet("video-720p-grace-after.jpg"),)),
     Clip("video-astronaut-photo", "video of the astronaut photo",
@@ -109,9 +100,9 @@ def still_video(picture: np.ndarray, path: Path, frames: int = PHOTO_FRAMES) -> 
 
 def render_clips(out: Path) -> dict[str, Path]:
     """Every render of CLIPS into `out`, by stem (in the order the original scripts made them)."""
-    speech = samples.save_speech(out / "speech.wav", SENTENCE)
-    other = samples.save_speech(out / "other.wav", SOURCE_SENTENCE, voice=SOURCE_VOICE)
-    wav = out / "speech.wav"
+    wav, other_wav = out / "speech.wav", out / "other.wav"
+    speech = samples.save_speech(wav, SENTENCE)
+    other = samples.save_speech(other_wav, SOURCE_SENTENCE, voice=SOURCE_VOICE)
     videos: dict[str, Path] = {}
     for face, picture in FACES.items():
         image = samples.save_image(out / f"{face}.png", picture())
@@ -119,7 +110,7 @@ def render_clips(out: Path) -> dict[str, Path]:
         render.render_image(image, wav, videos[f"image-{face}"], resolution=RESOLUTION, seed=SEED,
                             shapes_from=sync.truth_source(speech))
         source = out / f"source-{face}.mp4"
-        render.render_image(image, out / "other.wav", source, resolution=RESOLUTION, seed=SOURCE_SEED,
+        render.render_image(image, other_wav, source, resolution=RESOLUTION, seed=SOURCE_SEED,
                             shapes_from=sync.truth_source(other))
         videos[f"video-{face}"] = out / f"video-{face}.mp4"
         render.render_video(source, wav, videos[f"video-{face}"], resolution=RESOLUTION, seed=SEED,
@@ -132,29 +123,11 @@ def render_clips(out: Path) -> dict[str, Path]:
 
 
 def measure(video: Path, sheets: tuple[Sheet, ...]) -> tuple[LookSummary, list[list[tuple[int, np.ndarray]]]]:
-    """The look measures of `video` and each sheet's tiles, chosen and cropped as bench/look.py does."""
-    looks: list[FrameLook] = []
-    tiles: list[list[tuple[int, np.ndarray]]] = [[] for _ in sheets]
-    box: tuple[int, int, int, int] | None = None
-    for index, frame, landmarks in tracked_frames(video):
-        if landmarks is None:
-            continue
-        looks.append(measure_frame(index, frame, landmarks))
-        if box is None:
-            box = look.mouth_box(landmarks, (frame.shape[1], frame.shape[0]))
-        for sheet, taken in zip(sheets, tiles, strict=True):
-            if sheet.wants(index, len(taken)):
-                taken.append((index, frame[box[1]:box[3], box[0]:box[2]].copy()))
+    """The look measures of `video` and each sheet's tiles, as bench/look.py takes them."""
+    looks, tiles = look.look_at(video, [sheet.pick for sheet in sheets])
     if not looks:
         raise SystemExit(f"{video}: no face found")
     return summarize(looks), tiles
-
-
-def write_sheet(path: Path, sheet: Sheet, tiles: list[tuple[int, np.ndarray]]) -> None:
-    picture = look.contact_sheet(tiles, min(sheet.columns, len(tiles)), sheet.tile)
-    if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR),
-                       [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
-        raise OSError(f"could not write {path}")
 
 
 def table_row(label: str, summary: LookSummary) -> str:
@@ -177,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     for clip in CLIPS:
         summary, tiles = measure(videos[clip.stem], clip.sheets)
         for sheet, taken in zip(clip.sheets, tiles, strict=True):
-            write_sheet(sheets_dir / sheet.name, sheet, taken)
+            look.write_sheet(sheets_dir / sheet.name, taken, sheet.columns, sheet.tile)
         print(f"{clip.stem}: " + "; ".join(summary.lines()), file=sys.stderr)
         rows.append(table_row(clip.label, summary))
     done = time.perf_counter()
